@@ -1,0 +1,67 @@
+"""``vocalis run <recipe> ...`` and the recipe's ``run.py``: one parser, one runner."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from vocalis.stages.registry import STAGE_NAMES
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stages", nargs="+", default=["all"], help=f"stages to run, in declared order: {', '.join(STAGE_NAMES)}, or all")
+    parser.add_argument("--training_config", default="conf/training.yaml")
+    parser.add_argument("--inference_config", default="conf/inference.yaml")
+    parser.add_argument("--metrics_config", default="conf/metrics.yaml")
+    parser.add_argument("--dry_run", action="store_true", help="list the stages that would run, run nothing")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides (training by default; "
+                        "inference.<key>=v and metrics.<key>=v for the others)")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+def _run(recipe_dir: Path, args: argparse.Namespace) -> int:
+    from vocalis.stages.runner import run_stages
+
+    files = {}
+    for role in ("training", "inference", "metrics"):
+        value = getattr(args, f"{role}_config")
+        path = Path(value) if Path(value).is_absolute() else recipe_dir / value
+        files[role] = path if value and path.is_file() else None
+        if value and not path.is_file() and value != f"conf/{role}.yaml":
+            raise FileNotFoundError(f"--{role}_config {path} does not exist")
+    results = run_stages(recipe_dir, args.stages, files, args.overrides, args.dry_run)
+    if "measure" in results:
+        from vocalis.metrics.report import format_results_table
+
+        print(format_results_table(results["measure"]))
+    return 0
+
+
+def run_recipe(recipe_dir: str | Path, argv: list[str] | None = None) -> int:
+    """Entry point of a recipe's ``run.py``."""
+    parser = argparse.ArgumentParser(description=f"run the stages of the recipe in {recipe_dir}")
+    add_run_arguments(parser)
+    setup_logging()
+    return _run(Path(recipe_dir).resolve(), parser.parse_args(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vocalis", description="Vocalis speech toolkit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the stages of a recipe folder")
+    run.add_argument("recipe_dir", help="e.g. egs3/digits/asr")
+    add_run_arguments(run)
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.command == "run":
+        return _run(Path(args.recipe_dir).resolve(), args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

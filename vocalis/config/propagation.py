@@ -1,0 +1,55 @@
+"""Link the configs of one run: the experiment named by training.yaml is the one inferred and measured.
+
+training -> inference, metrics, publication: ``exp_tag`` and ``exp_dir``;
+inference -> metrics, publication: ``inference_dir``.
+A value that the receiving file sets differently is overwritten with a warning, so
+``infer`` always reads the checkpoints that ``train`` wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _copy_key(src: DictConfig, dst: DictConfig, key: str, src_name: str, dst_name: str) -> None:
+    if key not in src:
+        return
+    value = OmegaConf.select(src, key, throw_on_missing=False)
+    if value is None:
+        return
+    current = OmegaConf.select(dst, key, throw_on_missing=False) if key in dst else None
+    if current is not None and str(current) != str(value):
+        log.warning("%s.%s=%r is replaced by %s.%s=%r so both stages use one experiment",
+                    dst_name, key, current, src_name, key, value)
+    dst[key] = value
+
+
+def propagate(configs: dict[str, DictConfig | None]) -> None:
+    """Copy experiment identity between the role configs in place; resolves the copied keys."""
+    training = configs.get("training")
+    inference = configs.get("inference")
+    if training is not None:
+        for role in ("inference", "metrics", "publication"):
+            if configs.get(role) is not None:
+                for key in ("exp_tag", "exp_dir"):
+                    _copy_key(training, configs[role], key, "training", role)
+    if inference is not None:
+        for role in ("metrics", "publication"):
+            if configs.get(role) is not None:
+                _copy_key(inference, configs[role], "inference_dir", "inference", role)
+
+
+def resolve(cfg: DictConfig, where: str) -> DictConfig:
+    """Resolve interpolations in place, naming the file when one is broken or ``???`` is left."""
+    try:
+        OmegaConf.resolve(cfg)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+    except Exception as err:
+        raise ValueError(f"{where}: cannot resolve config: {err}") from err
+    if missing:
+        raise ValueError(f"{where}: required keys are not set: {', '.join(missing)}")
+    return cfg

@@ -1,0 +1,95 @@
+"""Run stages of a recipe: load and link the configs, then each stage in declared order."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from vocalis.config.loading import load_config
+from vocalis.config.propagation import propagate, resolve
+from vocalis.recipe import activate_recipe
+from vocalis.stages.context import RunContext
+from vocalis.stages.registry import StageSpec, select_stages
+
+log = logging.getLogger("vocalis")
+ROLES = ("training", "inference", "metrics")
+ROLE_PREFIXES = {"inference.": "inference", "metrics.": "metrics", "training.": "training"}
+
+
+def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
+    """``key=value`` overrides per role: ``inference.x=1`` and ``metrics.x=1`` go there, the rest to training."""
+    out: dict[str, list[str]] = {role: [] for role in ROLES}
+    for item in overrides:
+        for prefix, role in ROLE_PREFIXES.items():
+            if item.startswith(prefix):
+                out[role].append(item[len(prefix):])
+                break
+        else:
+            out["training"].append(item)
+    return out
+
+
+def load_configs(recipe_dir: Path, config_files: dict[str, str | Path | None], overrides: list[str],
+                 system: str = "asr") -> RunContext:
+    """Load, link and resolve the configs of one run."""
+    per_role = split_overrides(overrides)
+    for role, items in per_role.items():
+        if items and not config_files.get(role):
+            raise ValueError(f"overrides {items} are for the {role} config, but no --{role}_config was given")
+    configs, files = {}, {}
+    for role in ROLES:
+        path = config_files.get(role)
+        if path is None:
+            configs[role], files[role] = None, None
+            continue
+        path = Path(path) if Path(path).is_absolute() else recipe_dir / path
+        files[role] = path
+        configs[role] = load_config(path, role, recipe_dir, system, per_role[role])
+    propagate(configs)
+    for role, cfg in configs.items():
+        if cfg is not None:
+            resolve(cfg, str(files[role]))
+    return RunContext(recipe_dir=recipe_dir, configs=configs, config_files=files)
+
+
+@contextmanager
+def stage_log(stage: StageSpec, log_dir: Path) -> Iterator[Path]:
+    """Copy everything logged during a stage to ``<log_dir>/<stage>.log`` (an old log is kept as ``<stage>.1.log``)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{stage.name}.log"
+    if path.exists():
+        path.replace(log_dir / f"{stage.name}.1.log")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run_stages(recipe_dir: str | Path, stages: list[str], config_files: dict[str, str | Path | None],
+               overrides: list[str] | None = None, dry_run: bool = False) -> dict:
+    """Run ``stages`` of the recipe in ``recipe_dir``; returns ``{stage: result}``."""
+    recipe_dir = activate_recipe(recipe_dir)
+    selected = select_stages(stages)
+    ctx = load_configs(recipe_dir, config_files, overrides or [])
+    ctx.dry_run = dry_run
+    for stage in selected:
+        ctx.config(stage.role, stage.name)  # fail before any work when a config is missing
+    results = {}
+    for stage in selected:
+        cfg = ctx.configs[stage.role]
+        log_dir = Path(stage.log_dir(cfg))
+        if dry_run:
+            log.info("[dry run] would run stage %s (config: %s, log: %s/%s.log)", stage.name,
+                     ctx.config_files[stage.role], log_dir, stage.name)
+            continue
+        with stage_log(stage, log_dir):
+            log.info("=== stage %s ===", stage.name)
+            results[stage.name] = stage.run(ctx)
+    return results

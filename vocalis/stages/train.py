@@ -1,0 +1,138 @@
+"""Stage train: build the model from training.yaml and fit it with Lightning.
+
+Writes into ``exp_dir``: ``config.yaml`` (the resolved config inference rebuilds the
+model from), ``checkpoints/`` (``last.ckpt`` and the top-k by the first
+``best_model_criterion``), ``<monitor>.ave_<k>best.pth`` (their average),
+``last.pth``, ``tensorboard/`` and ``train.log``. An interrupted run resumes from
+``checkpoints/last.ckpt``; a finished run with the same config is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
+
+from vocalis.config.instantiate import accepted_kwargs, instantiate
+from vocalis.config.loading import to_plain
+from vocalis.config.schema import ConfigKeyError, suggest
+from vocalis.data.organizer import DataOrganizer
+from vocalis.data.pipeline import build_pipeline
+from vocalis.stages.collect_stats import read_lengths
+from vocalis.stages.context import RunContext
+from vocalis.stages.markers import DoneMarker, fingerprint
+from vocalis.train.averaging import average_state_dicts, model_state_dict, save_weights
+from vocalis.train.data import build_loader
+from vocalis.train.lightning_module import VocalisModule
+
+log = logging.getLogger(__name__)
+
+# Sections whose change makes an existing experiment stale.
+TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_interval", "trainer", "dataloader",
+                     "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion")
+
+
+def section_fingerprints(cfg) -> dict[str, str]:
+    return {k: fingerprint(to_plain(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k]) for k in TRAINING_SECTIONS}
+
+
+def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Path) -> None:
+    import json
+
+    old = json.loads(marker.path.read_text()).get("sections", {})
+    changed = sorted(k for k in sections if old.get(k) != sections[k])
+    if changed:
+        raise RuntimeError(f"{exp_dir} holds a run of a different config (changed: {', '.join(changed)}). "
+                           "Give the new config its own experiment (another exp_tag, e.g. a new "
+                           f"conf/training_<name>.yaml), or delete {exp_dir} to start over.")
+
+
+def build_model(cfg) -> torch.nn.Module:
+    """The model named by ``model:`` (a ``_target_`` block; the recipe folder is importable)."""
+    if cfg.get("task"):
+        raise NotImplementedError(f"task: {cfg.task!r}: the built-in task bridge is not available yet; "
+                                  "give model: a _target_ block (e.g. vocalis.tasks.asr.ctc_model.CTCModel)")
+    model = instantiate(cfg.model, "model")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model: {cfg.model._target_} built a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _trainer_kwargs(cfg) -> dict:
+    kwargs = to_plain(cfg.trainer)
+    allowed = accepted_kwargs(L.Trainer)
+    for key in kwargs:
+        if key not in allowed:
+            raise ConfigKeyError(f"trainer.{key}: lightning.Trainer has no argument {key!r}{suggest(key, sorted(allowed))}")
+    return kwargs
+
+
+def _log_parameters(model: torch.nn.Module) -> None:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model %s: %s parameters, %s trainable (%.1f %%)", type(model).__name__, f"{total:,}",
+             f"{trainable:,}", 100.0 * trainable / max(total, 1))
+
+
+def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, top_k: int) -> None:
+    ckpt_dir = exp_dir / "checkpoints"
+    save_weights(model_state_dict(ckpt_dir / "last.ckpt"), exp_dir / "last.pth")
+    best = sorted(checkpoint_cb.best_k_models.items(), key=lambda kv: float(kv[1]),
+                  reverse=checkpoint_cb.mode == "max")
+    paths = [p for p, _ in best if Path(p).is_file()]
+    if paths:
+        name = f"{monitor.replace('/', '.')}.ave_{top_k}best.pth"
+        save_weights(average_state_dicts(paths), exp_dir / name)
+        log.info("averaged %d best checkpoints by %s -> %s", len(paths), monitor, exp_dir / name)
+
+
+def run(ctx: RunContext) -> None:
+    cfg = ctx.config("training", "train")
+    exp_dir = Path(cfg.exp_dir)
+    sections = section_fingerprints(cfg)
+    fp = fingerprint(sections)
+    done, started = DoneMarker(exp_dir, "train"), DoneMarker(exp_dir, "train_started")
+    if done.read() is not None:
+        _check_fingerprint(done, sections, exp_dir)
+        log.info("%s is already trained with this config, skipping", exp_dir)
+        return
+    last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
+    resume = last_ckpt.is_file() and started.read() is not None
+    if resume:
+        _check_fingerprint(started, sections, exp_dir)
+        log.info("resuming from %s", last_ckpt)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    started.write(fp, sections=sections)
+    (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    pipeline = build_pipeline(cfg)
+    organizer = DataOrganizer(cfg.dataset, ctx.recipe_dir)
+    train_set, valid_set = organizer.split("train"), organizer.split("valid")
+    train_loader = build_loader(train_set, pipeline, read_lengths(cfg.stats_dir, "train", len(train_set)),
+                                cfg.dataloader, train=True, seed=int(cfg.seed))
+    valid_loader = build_loader(valid_set, pipeline, read_lengths(cfg.stats_dir, "valid", len(valid_set)),
+                                cfg.dataloader, train=False, seed=int(cfg.seed))
+
+    model = build_model(cfg)
+    _log_parameters(model)
+    loss_fn = instantiate(cfg.loss, "loss") if cfg.get("loss") else None
+    module = VocalisModule(model, loss_fn, cfg.optimizer, cfg.get("scheduler"), cfg.scheduler_interval)
+
+    monitor, top_k, mode = cfg.best_model_criterion[0]
+    checkpoint_cb = ModelCheckpoint(dirpath=exp_dir / "checkpoints", filename="epoch{epoch}_step{step}",
+                                    auto_insert_metric_name=False, monitor=monitor, mode=mode,
+                                    save_top_k=int(top_k), save_last=True)
+    trainer = L.Trainer(default_root_dir=exp_dir, callbacks=[checkpoint_cb], use_distributed_sampler=False,
+                        logger=TensorBoardLogger(exp_dir / "tensorboard", name="", version=""),
+                        **_trainer_kwargs(cfg))
+    trainer.fit(module, train_loader, valid_loader, ckpt_path=last_ckpt if resume else None)
+    if trainer.global_rank == 0:
+        _write_weights(exp_dir, checkpoint_cb, monitor, int(top_k))
+        done.write(fp, sections=sections, global_step=trainer.global_step,
+                   best_score=float(checkpoint_cb.best_model_score) if checkpoint_cb.best_model_score is not None else None)

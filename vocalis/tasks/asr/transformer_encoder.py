@@ -1,0 +1,40 @@
+"""Pre-norm Transformer encoder over subsampled features, on torch's fused attention layers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vocalis.tasks.asr.subsampling import Conv2dSubsampling
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Absolute sinusoidal position table ``(length, dim)``."""
+    pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * div)
+    table[:, 1::2] = torch.cos(pos * div)
+    return table
+
+
+class TransformerEncoder(nn.Module):
+    """``(B, T, F)`` features -> ``(B, T', d_model)`` encodings and ``(B,)`` lengths."""
+
+    def __init__(self, input_size: int = 80, d_model: int = 144, num_heads: int = 4, ffn_dim: int = 576,
+                 num_layers: int = 6, dropout: float = 0.1, subsampling_channels: int | None = None):
+        super().__init__()
+        self.d_model = d_model
+        self.subsampling = Conv2dSubsampling(input_size, d_model, subsampling_channels)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(d_model, num_heads, ffn_dim, dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, lengths = self.subsampling(x, lengths)
+        x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
+        pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
+        return self.layers(x, src_key_padding_mask=pad_mask), lengths
