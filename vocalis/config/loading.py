@@ -62,8 +62,9 @@ def _drop_replaced_targets(base: DictConfig, override: DictConfig) -> None:
 
     Merging ``{_target_: A, a_arg: 1}`` with ``{_target_: B}`` would hand ``a_arg`` to ``B``.
     """
+    base_keys = set(base.keys())
     for key in list(override.keys()):
-        if key not in base:
+        if key not in base_keys:
             continue
         new, old = override._get_node(key), base._get_node(key)
         if not (isinstance(new, DictConfig) and isinstance(old, DictConfig)):

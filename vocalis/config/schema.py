@@ -70,7 +70,7 @@ def _check_node(cfg: DictConfig, template: DictConfig, prefix: str, where: str) 
     for key in cfg.keys():
         key = str(key)
         path = f"{prefix}{key}"
-        if key not in template:
+        if key not in known:
             raise ConfigKeyError(f"{where}: unknown key '{path}'{suggest(key, known)}. "
                                  "Fix the spelling, or remove the key if it is not meant for Vocalis.")
         sub_cfg, sub_tpl = cfg._get_node(key), template._get_node(key)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable
 
 from omegaconf import DictConfig
 
-from vocalis.stages import collect_stats, create_dataset, infer, measure, train, train_tokenizer
 from vocalis.stages.context import RunContext
 
 
@@ -15,17 +15,20 @@ from vocalis.stages.context import RunContext
 class StageSpec:
     name: str
     role: str                                  # the config the stage reads
-    run: Callable[[RunContext], object]
     log_dir: Callable[[DictConfig], str]       # folder of <stage>.log, from that config
+
+    def run(self, ctx: RunContext) -> object:
+        """Import ``vocalis.stages.<name>`` only when the stage runs (training pulls in Lightning)."""
+        return import_module(f"vocalis.stages.{self.name}").run(ctx)
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("create_dataset", "training", create_dataset.run, lambda c: c.data_dir),
-    StageSpec("train_tokenizer", "training", train_tokenizer.run, lambda c: c.tokenizer.save_path),
-    StageSpec("collect_stats", "training", collect_stats.run, lambda c: c.stats_dir),
-    StageSpec("train", "training", train.run, lambda c: c.exp_dir),
-    StageSpec("infer", "inference", infer.run, lambda c: c.inference_dir),
-    StageSpec("measure", "metrics", measure.run, lambda c: c.inference_dir),
+    StageSpec("create_dataset", "training", lambda c: c.data_dir),
+    StageSpec("train_tokenizer", "training", lambda c: c.tokenizer.save_path),
+    StageSpec("collect_stats", "training", lambda c: c.stats_dir),
+    StageSpec("train", "training", lambda c: c.exp_dir),
+    StageSpec("infer", "inference", lambda c: c.inference_dir),
+    StageSpec("measure", "metrics", lambda c: c.inference_dir),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -1,0 +1,96 @@
+"""Config loading: template merge, file resolvers, overrides, unknown keys, propagation."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from vocalis.config.loading import load_config
+from vocalis.config.propagation import propagate, resolve
+from vocalis.config.schema import ConfigKeyError
+from vocalis.stages.runner import load_configs, split_overrides
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_recipe_merges_over_template_and_self_name_names_the_experiment(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training_big.yaml", "model: {_target_: torch.nn.Linear, in_features: 2, out_features: 3}\n"
+                     "trainer: {max_epochs: 3}\n")
+    cfg = load_config(cfg_file, "training", tmp_path)
+    resolve(cfg, "t")
+    assert cfg.exp_tag == "training_big"
+    assert cfg.exp_dir == f"{tmp_path}/exp/training_big"
+    assert cfg.trainer.max_epochs == 3
+    assert cfg.trainer.gradient_clip_val == 1.0  # template default kept
+    assert cfg.optimizer._target_ == "torch.optim.Adam"
+
+
+def test_config_path_resolver_is_relative_to_the_config_file(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\ncreate_dataset: {lexicon: '${config_path:../lex.txt}'}\n")
+    cfg = load_config(cfg_file, "training", tmp_path)
+    assert cfg.create_dataset.lexicon == str(tmp_path / "lex.txt")
+
+
+def test_unknown_top_level_key_suggests_the_right_one(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\ntokeniser: {vocab_size: 3}\n")
+    with pytest.raises(ConfigKeyError, match=r"unknown key 'tokeniser' \(did you mean 'tokenizer'\?\)"):
+        load_config(cfg_file, "training", tmp_path)
+
+
+def test_unknown_nested_key_names_its_path(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\ndataloader: {batch_sise: 3}\n")
+    with pytest.raises(ConfigKeyError, match=r"'dataloader.batch_sise' \(did you mean 'batch_size'\?\)"):
+        load_config(cfg_file, "training", tmp_path)
+
+
+def test_unknown_dataset_entry_key(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\ndataset: {train: [{data_source: a}]}\n")
+    with pytest.raises(ConfigKeyError, match=r"dataset.train\[0\].data_source' \(did you mean 'data_src'\?\)"):
+        load_config(cfg_file, "training", tmp_path)
+
+
+def test_open_nodes_take_any_key(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x, anything: 1}\ncreate_dataset: {whatever: 2}\n")
+    cfg = load_config(cfg_file, "training", tmp_path)
+    assert cfg.model.anything == 1 and cfg.create_dataset.whatever == 2
+
+
+def test_a_new_target_replaces_the_default_node_instead_of_merging(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\noptimizer: {_target_: torch.optim.SGD, momentum: 0.9}\n")
+    cfg = load_config(cfg_file, "training", tmp_path)
+    assert OmegaConf.to_container(cfg.optimizer) == {"_target_": "torch.optim.SGD", "momentum": 0.9}
+
+
+def test_command_line_overrides_win_and_are_checked(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\n")
+    cfg = load_config(cfg_file, "training", tmp_path, overrides=["trainer.max_epochs=7", "seed=3"])
+    assert cfg.trainer.max_epochs == 7 and cfg.seed == 3
+    with pytest.raises(ConfigKeyError, match="did you mean 'max_epochs'"):
+        load_config(cfg_file, "training", tmp_path, overrides=["trainer.max_epoch=7"])
+
+
+def test_overrides_are_routed_by_prefix():
+    routed = split_overrides(["trainer.max_epochs=1", "inference.batch_size=4", "metrics.test_sets=[a]"])
+    assert routed == {"training": ["trainer.max_epochs=1"], "inference": ["batch_size=4"], "metrics": ["test_sets=[a]"]}
+
+
+def test_experiment_identity_flows_from_training_to_inference_and_metrics(tmp_path):
+    write(tmp_path / "conf" / "training_x.yaml", "model: {_target_: x}\n")
+    write(tmp_path / "conf" / "inference_beam.yaml", "dataset: {test: [{name: t}]}\n")
+    write(tmp_path / "conf" / "metrics.yaml", "{}\n")
+    ctx = load_configs(tmp_path, {"training": "conf/training_x.yaml", "inference": "conf/inference_beam.yaml",
+                                  "metrics": "conf/metrics.yaml"}, [])
+    assert ctx.configs["inference"].exp_dir == f"{tmp_path}/exp/training_x"
+    assert ctx.configs["inference"].inference_dir == f"{tmp_path}/exp/training_x/inference_beam"
+    assert ctx.configs["metrics"].inference_dir == ctx.configs["inference"].inference_dir
+    assert ctx.configs["inference"].model.exp_dir == f"{tmp_path}/exp/training_x"
+
+
+def test_inference_without_training_needs_an_exp_tag(tmp_path):
+    write(tmp_path / "conf" / "inference.yaml", "dataset: {test: [{name: t}]}\n")
+    with pytest.raises(ValueError, match="exp_tag"):
+        load_configs(tmp_path, {"inference": "conf/inference.yaml"}, [])
