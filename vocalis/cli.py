@@ -16,8 +16,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inference_config", default="conf/inference.yaml")
     parser.add_argument("--metrics_config", default="conf/metrics.yaml")
     parser.add_argument("--dry_run", action="store_true", help="list the stages that would run, run nothing")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides (training by default; "
-                        "inference.<key>=v and metrics.<key>=v for the others)")
+    parser.epilog = ("key=value arguments anywhere on the line override config keys: training by default, "
+                     "inference.<key>=v and metrics.<key>=v for the others")
+
+
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse flags; every ``key=value`` word (not a ``--flag=value``) is an override, wherever it stands."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    args = parser.parse_args([a for a in argv if a not in overrides])
+    args.overrides = overrides
+    return args
 
 
 def setup_logging() -> None:
@@ -47,7 +56,7 @@ def run_recipe(recipe_dir: str | Path, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=f"run the stages of the recipe in {recipe_dir}")
     add_run_arguments(parser)
     setup_logging()
-    return _run(Path(recipe_dir).resolve(), parser.parse_args(argv))
+    return _run(Path(recipe_dir).resolve(), parse_with_overrides(parser, argv))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the stages of a recipe folder")
     run.add_argument("recipe_dir", help="e.g. egs3/digits/asr")
     add_run_arguments(run)
-    args = parser.parse_args(argv)
+    args = parse_with_overrides(parser, argv)
     setup_logging()
     if args.command == "run":
         return _run(Path(args.recipe_dir).resolve(), args)

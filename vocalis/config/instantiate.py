@@ -74,4 +74,8 @@ def instantiate(node: DictConfig | dict, where: str, **kwargs: Any) -> Any:
     if not isinstance(node, DictConfig) or "_target_" not in node:
         raise ConfigKeyError(f"{where}: expected a mapping with a _target_ (e.g. _target_: src.model.MyModel), found {node!r}")
     check_target_kwargs(node, where, extra=set(kwargs))
-    return hydra_instantiate(node, _convert_="all", **kwargs)
+    if not kwargs:
+        return hydra_instantiate(node, _convert_="all")
+    # Runtime objects (configs, optimizers, params) are passed after Hydra has built the
+    # node, so Hydra never tries to instantiate or convert them.
+    return hydra_instantiate(node, _convert_="all", _partial_=True)(**kwargs)

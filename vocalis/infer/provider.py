@@ -18,9 +18,9 @@ class InferenceProvider:
     differently, e.g. a model with an external language model.
     """
 
-    def __init__(self, config: DictConfig, recipe_dir: str | Path):
-        self.config, self.recipe_dir = config, Path(recipe_dir)
-        self.organizer = DataOrganizer(config.dataset, self.recipe_dir)
+    def __init__(self, inference_config: DictConfig, recipe_dir: str | Path):
+        self.config, self.recipe_dir = inference_config, Path(recipe_dir)
+        self.organizer = DataOrganizer(inference_config.dataset, self.recipe_dir)
         self._model: Any = None
 
     def test_names(self) -> list[str]:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def run(ctx: RunContext) -> None:
     cfg = ctx.config("inference", "infer")
     inference_dir = Path(cfg.inference_dir)
-    provider = instantiate(cfg.provider, "provider", config=cfg, recipe_dir=ctx.recipe_dir)
+    provider = instantiate(cfg.provider, "provider", inference_config=cfg, recipe_dir=ctx.recipe_dir)
     runner = instantiate(cfg.runner, "runner", provider=provider, input_key=to_plain(cfg.input_key)
                          if not isinstance(cfg.input_key, str) else cfg.input_key, output_fn=cfg.output_fn,
                          output_keys=to_plain(cfg.output_keys) if cfg.output_keys else None,
