@@ -47,7 +47,7 @@ def _run(recipe_dir: Path, args: argparse.Namespace) -> int:
     if "measure" in results:
         from vocalis.metrics.report import format_results_table
 
-        print(format_results_table(results["measure"]))
+        print(format_results_table(results["measure"]), end="")
     return 0
 
 

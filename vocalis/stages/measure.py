@@ -45,5 +45,6 @@ def run(ctx: RunContext) -> dict:
         results["throughput"] = throughput
     write_metrics_json(inference_dir / "metrics.json", results)
     write_results_markdown(inference_dir / "results.md", results)
-    log.info("results:\n%s", (inference_dir / "results.md").read_text())
+    log.info("wrote %s and %s:\n%s", inference_dir / "metrics.json", inference_dir / "results.md",
+             (inference_dir / "results.md").read_text())
     return results

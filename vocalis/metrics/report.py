@@ -1,0 +1,43 @@
+"""metrics.json and a Markdown results table next to it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SCLITE_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
+
+
+def write_metrics_json(path: str | Path, results: dict) -> Path:
+    """``{metric: {test set: values}}`` written atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def format_results_table(results: dict) -> str:
+    """One Markdown table per error-rate metric (sclite columns), plus throughput when present."""
+    blocks = []
+    for metric, per_test in results.items():
+        if metric == "throughput":
+            rows = [f"| {t} | {v['utterances']} | {v['audio_seconds']:.1f} | {v['wall_seconds']:.1f} | {v['rtf']} |"
+                    for t, v in per_test.items()]
+            blocks.append("### throughput\n\n| test | utts | audio s | wall s | RTF |\n|---|---|---|---|---|\n" + "\n".join(rows))
+            continue
+        header = f"| test | {metric} | " + " | ".join(SCLITE_COLUMNS) + " |"
+        rule = "|" + "---|" * (len(SCLITE_COLUMNS) + 2)
+        rows = [f"| {t} | {v.get(metric, '')} | " + " | ".join(str(v.get(c, "")) for c in SCLITE_COLUMNS) + " |"
+                for t, v in per_test.items()]
+        blocks.append(f"### {metric}\n\n{header}\n{rule}\n" + "\n".join(rows))
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_results_markdown(path: str | Path, results: dict) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(format_results_table(results), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

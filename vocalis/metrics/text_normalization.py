@@ -1,0 +1,31 @@
+"""Text normalisation applied to both reference and hypothesis before scoring."""
+
+from __future__ import annotations
+
+import string
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation.replace("'", "").replace("<", "").replace(">", ""))
+
+
+class TextNormalizer:
+    """Explicit, documented normalisation (metrics.yaml sets every option).
+
+    Args:
+        case: ``fold`` lower-cases (sclite's default), ``sensitive`` keeps case.
+        remove_punctuation: drop ASCII punctuation except apostrophes and ``<...>`` tags.
+        collapse_whitespace: split on any whitespace and rejoin with single spaces.
+    """
+
+    def __init__(self, case: str = "fold", remove_punctuation: bool = False, collapse_whitespace: bool = True):
+        if case not in ("fold", "sensitive"):
+            raise ValueError(f"case must be 'fold' or 'sensitive', got {case!r}")
+        self.case, self.remove_punctuation, self.collapse_whitespace = case, remove_punctuation, collapse_whitespace
+
+    def __call__(self, text: str) -> str:
+        if self.case == "fold":
+            text = text.lower()
+        if self.remove_punctuation:
+            text = text.translate(_PUNCTUATION)
+        if self.collapse_whitespace:
+            text = " ".join(text.split())
+        return text
