@@ -63,12 +63,16 @@ def stage_log(stage: StageSpec, log_dir: Path) -> Iterator[Path]:
         path.replace(log_dir / f"{stage.name}.1.log")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
     root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(min(old_level, logging.INFO))  # the file gets INFO even when the caller's console shows less
     root.addHandler(handler)
     try:
         yield path
     finally:
         root.removeHandler(handler)
+        root.setLevel(old_level)
         handler.close()
 
 
