@@ -7,8 +7,8 @@ Two cost schemes:
   can pick a path with more errors than the minimum: ``a b`` vs ``b c`` aligns as
   D, C, I (cost 6) rather than S, S (cost 8), so sclite counts 2 errors as 1 del + 1 ins.
 
-Ties are broken deterministically in the order correct/substitution, deletion, insertion
-when tracing back from the end.
+Ties in cost go to the alignment with more correct tokens, then deterministically in
+the order correct/substitution, deletion, insertion when tracing back from the end.
 """
 
 from __future__ import annotations
@@ -29,32 +29,40 @@ class AlignedPair:
 
 
 def align(ref: Sequence, hyp: Sequence, costs: str = "unit") -> list[AlignedPair]:
-    """Minimum-cost alignment of ``ref`` and ``hyp`` as a list of columns, in order."""
+    """Minimum-cost alignment of ``ref`` and ``hyp`` as a list of columns, in order.
+
+    Among alignments of equal cost the one with the most correct tokens wins (then
+    substitution before deletion before insertion), so the C/S/D/I counts are those of
+    jiwer for unit costs, not an artefact of the traceback order.
+    """
     if costs not in COSTS:
         raise ValueError(f"costs must be one of {sorted(COSTS)}, got {costs!r}")
-    sub_cost, ins_cost, del_cost = COSTS[costs]
     n, m = len(ref), len(hyp)
-    # dist[i][j]: cost of aligning ref[:i] with hyp[:j]
-    dist = [[0] * (m + 1) for _ in range(n + 1)]
+    # Scores pack (cost, -correct) into one integer: cost * scale - correct, minimised.
+    scale = n + m + 1
+    sub_s, ins_s, del_s = (c * scale for c in COSTS[costs])
+    hit_s = -1
+    # score[i][j]: best score aligning ref[:i] with hyp[:j]
+    score = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(1, n + 1):
-        dist[i][0] = i * del_cost
+        score[i][0] = i * del_s
     for j in range(1, m + 1):
-        dist[0][j] = j * ins_cost
+        score[0][j] = j * ins_s
     for i in range(1, n + 1):
-        row, prev, r = dist[i], dist[i - 1], ref[i - 1]
+        row, prev, r = score[i], score[i - 1], ref[i - 1]
         for j in range(1, m + 1):
-            diag = prev[j - 1] + (0 if r == hyp[j - 1] else sub_cost)
-            row[j] = min(diag, prev[j] + del_cost, row[j - 1] + ins_cost)
+            diag = prev[j - 1] + (hit_s if r == hyp[j - 1] else sub_s)
+            row[j] = min(diag, prev[j] + del_s, row[j - 1] + ins_s)
     out: list[AlignedPair] = []
     i, j = n, m
     while i > 0 or j > 0:
         if i > 0 and j > 0:
             same = ref[i - 1] == hyp[j - 1]
-            if dist[i][j] == dist[i - 1][j - 1] + (0 if same else sub_cost):
+            if score[i][j] == score[i - 1][j - 1] + (hit_s if same else sub_s):
                 out.append(AlignedPair("C" if same else "S", ref[i - 1], hyp[j - 1]))
                 i, j = i - 1, j - 1
                 continue
-        if i > 0 and dist[i][j] == dist[i - 1][j] + del_cost:
+        if i > 0 and score[i][j] == score[i - 1][j] + del_s:
             out.append(AlignedPair("D", ref[i - 1], None))
             i -= 1
         else:

@@ -84,10 +84,8 @@ class DatasetBuilder:
                                f"`sudo apt-get install {' '.join(missing)}` (or bash tools/install.sh)")
 
     def is_built(self, **kwargs) -> bool:
-        marker = self._data_dir(kwargs) / MARKER
-        if not marker.is_file():
-            return False
-        return json.loads(marker.read_text()) == self._settings(**kwargs)
+        settings, marker = self._settings(**kwargs), self._data_dir(kwargs) / MARKER
+        return marker.is_file() and json.loads(marker.read_text()) == settings
 
     def build(self, **kwargs) -> None:
         settings, data_dir = self._settings(**kwargs), self._data_dir(kwargs)
