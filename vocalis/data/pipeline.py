@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from vocalis.data.augment import Augmentation
 from vocalis.data.tokenizer import Tokenizer
 
 
@@ -16,26 +17,42 @@ class SpeechTextPipeline:
     Output: ``speech`` ``(T, D)`` float32 features (or the ``(N,)`` waveform when
     ``frontend`` is None), ``text`` ``(L,)`` int64 token ids when a tokenizer is given,
     other fields passed through unchanged.
+
+    With ``augmentation`` (train split only) the order is: waveform augmentation
+    (speed, noise) -> frontend -> SpecAugment -> normaliser; its randomness is a function
+    of ``(augmentation.seed, epoch, utt_id)``.
     """
 
-    def __init__(self, frontend: Callable | None, normalizer: Callable | None, tokenizer: Tokenizer | None):
+    def __init__(self, frontend: Callable | None, normalizer: Callable | None, tokenizer: Tokenizer | None,
+                 augmentation: Augmentation | None = None):
         self.frontend, self.normalizer, self.tokenizer = frontend, normalizer, tokenizer
+        self.augmentation = augmentation
 
-    def features(self, speech: Any, utt_id: str = "?") -> torch.Tensor:
-        wave = torch.as_tensor(np.asarray(speech, dtype=np.float32))
-        if wave.ndim != 1 or wave.numel() == 0:
-            raise ValueError(f"utterance {utt_id}: 'speech' must be a non-empty mono waveform (N,), got shape {tuple(wave.shape)}")
-        feats = self.frontend(wave) if self.frontend is not None else wave
+    def with_augmentation(self, augmentation: Augmentation | None) -> "SpeechTextPipeline":
+        """A copy of this pipeline that augments (the train split's pipeline)."""
+        return SpeechTextPipeline(self.frontend, self.normalizer, self.tokenizer, augmentation)
+
+    def features(self, speech: Any, utt_id: str = "?", epoch: int = 0) -> torch.Tensor:
+        wave = np.asarray(speech, dtype=np.float32)
+        if wave.ndim != 1 or wave.size == 0:
+            raise ValueError(f"utterance {utt_id}: 'speech' must be a non-empty mono waveform (N,), got shape {wave.shape}")
+        rng = self.augmentation.rng(epoch, utt_id) if self.augmentation is not None else None
+        if rng is not None:
+            wave = self.augmentation.wave(wave, rng)
+        feats = torch.as_tensor(wave)
+        feats = self.frontend(feats) if self.frontend is not None else feats
+        if rng is not None and feats.dim() == 2:
+            feats = self.augmentation.features(feats, rng)
         if self.normalizer is not None:
             feats = self.normalizer(feats)
         return feats
 
-    def __call__(self, item: dict) -> dict:
+    def __call__(self, item: dict, epoch: int = 0) -> dict:
         out = dict(item)
         utt_id = str(item.get("utt_id", "?"))
         if "speech" not in item:
             raise KeyError(f"utterance {utt_id}: the dataset item has no 'speech' field (fields: {sorted(item)})")
-        out["speech"] = self.features(item["speech"], utt_id)
+        out["speech"] = self.features(item["speech"], utt_id, epoch)
         if self.tokenizer is not None and "text" in item:
             ids = self.tokenizer.encode(item["text"])
             if not ids:
@@ -62,8 +79,21 @@ def stats_file(cfg: Any) -> str:
     return f"{cfg.stats_dir}/train/feats_stats.npz"
 
 
+def sample_rate_of(cfg: Any, default: int = 16000) -> int:
+    """The waveform rate the frontend expects (``frontend.sample_rate``), else ``default``."""
+    frontend = cfg.get("frontend")
+    return int(frontend.get("sample_rate", default)) if frontend is not None else default
+
+
+def build_augmentation_of(cfg: Any) -> Augmentation | None:
+    """The train-time augmentation a training config asks for (``augment:``), or None."""
+    from vocalis.data.augment import build_augmentation
+
+    return build_augmentation(cfg.get("augment"), sample_rate_of(cfg), int(cfg.get("seed", 0)))
+
+
 def build_pipeline(cfg: Any, with_tokenizer: bool = True) -> SpeechTextPipeline:
-    """The pipeline a training config describes: frontend, ``normalize:``, tokenizer."""
+    """The pipeline a training config describes: frontend, ``normalize:``, tokenizer (no augmentation)."""
     from vocalis.data.normalize import build_normalizer
 
     tokenizer = Tokenizer.from_dir(cfg.tokenizer.save_path) if with_tokenizer else None

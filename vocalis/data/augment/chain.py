@@ -1,0 +1,107 @@
+"""Train-time augmentation of one utterance, reproducible per (seed, epoch, utterance).
+
+Order (as in ESPnet and Kaldi recipes): speed perturbation and additive noise on the
+waveform, then the frontend, then SpecAugment on the features, then normalisation.
+The random state of an utterance is derived from ``(seed, epoch, utt_id)`` only, so a
+result does not depend on worker count, batch composition or iteration order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .noise import AddNoise
+from .spec_augment import SpecAugment
+from .speed import SpeedPerturb
+
+__all__ = ["Augmentation", "build_augmentation", "utterance_rng"]
+
+AUGMENT_KEYS = ("speed_perturb", "noise", "specaug", "in_collect_stats")
+NOISE_KEYS = ("source", "snr_db", "prob")
+
+
+def utterance_rng(seed: int, epoch: int, utt_id: str) -> np.random.Generator:
+    """The generator for one utterance in one epoch (crc32 of the id keeps it stable across runs)."""
+    return np.random.default_rng([int(seed), int(epoch), zlib.crc32(str(utt_id).encode("utf-8"))])
+
+
+class Augmentation:
+    """Waveform and feature augmentations applied to the training split.
+
+    Args:
+        wave_ops: callables ``(wave (N,), rng) -> wave (N',)``, in order.
+        spec_augment: applied to features ``(T, D)`` after the frontend, or None.
+        seed: base seed (training.yaml ``seed``).
+    """
+
+    def __init__(self, wave_ops: list[Callable[[np.ndarray, np.random.Generator], np.ndarray]],
+                 spec_augment: SpecAugment | None, seed: int = 0):
+        self.wave_ops, self.spec_augment, self.seed = wave_ops, spec_augment, int(seed)
+        if self.spec_augment is not None:
+            self.spec_augment.train()
+
+    def rng(self, epoch: int, utt_id: str) -> np.random.Generator:
+        return utterance_rng(self.seed, epoch, utt_id)
+
+    def wave(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``(N,)`` -> ``(N',)``: every waveform op in order."""
+        for op in self.wave_ops:
+            wave = op(wave, rng)
+        return wave
+
+    def features(self, feats: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """``(T, D)`` -> ``(T, D)`` through SpecAugment (a torch generator seeded from ``rng``)."""
+        if self.spec_augment is None:
+            return feats
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        return self.spec_augment.augment_one(feats, generator)
+
+    def __repr__(self) -> str:
+        return f"Augmentation(wave={self.wave_ops}, spec={self.spec_augment}, seed={self.seed})"
+
+
+def build_augmentation(cfg: Any, sample_rate: int = 16000, seed: int = 0) -> Augmentation | None:
+    """The ``augment:`` block of training.yaml, or None when it asks for nothing.
+
+    ``speed_perturb``: list of factors; ``noise``: ``{source, snr_db, prob}``;
+    ``specaug``: SpecAugment keyword arguments (or a ``_target_`` block).
+    """
+    from omegaconf import OmegaConf
+
+    from vocalis.config.instantiate import accepted_kwargs, instantiate
+    from vocalis.config.schema import ConfigKeyError, suggest
+
+    if cfg is None:
+        return None
+    plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    for key in plain:
+        if key not in AUGMENT_KEYS:
+            raise ConfigKeyError(f"unknown key 'augment.{key}'{suggest(key, list(AUGMENT_KEYS))}")
+    ops: list[Callable] = []
+    if plain.get("speed_perturb"):
+        ops.append(SpeedPerturb(plain["speed_perturb"], sample_rate))
+    noise = plain.get("noise")
+    if noise:
+        for key in noise:
+            if key not in NOISE_KEYS:
+                raise ConfigKeyError(f"unknown key 'augment.noise.{key}'{suggest(key, list(NOISE_KEYS))}")
+        if "source" not in noise:
+            raise ConfigKeyError("augment.noise needs 'source': a folder or .tsv manifest of noise recordings")
+        ops.append(AddNoise(noise["source"], noise.get("snr_db", (5.0, 20.0)), noise.get("prob", 1.0), sample_rate))
+    spec = plain.get("specaug")
+    spec_augment = None
+    if spec and "_target_" in spec:
+        spec_augment = instantiate(cfg.specaug, "augment.specaug")
+    elif spec:
+        known = sorted(accepted_kwargs(SpecAugment) or ())
+        for key in spec:
+            if key not in known:
+                raise ConfigKeyError(f"unknown key 'augment.specaug.{key}'{suggest(key, known)}")
+        spec_augment = SpecAugment(**spec)
+    if not ops and spec_augment is None:
+        return None
+    return Augmentation(ops, spec_augment, seed)
