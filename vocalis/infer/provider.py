@@ -22,12 +22,16 @@ class InferenceProvider:
         self.config, self.recipe_dir = inference_config, Path(recipe_dir)
         self.organizer = DataOrganizer(inference_config.dataset, self.recipe_dir)
         self._model: Any = None
+        self._datasets: dict[str, Any] = {}
 
     def test_names(self) -> list[str]:
         return self.organizer.test_names()
 
-    def build_dataset(self, name: str):
-        return self.organizer.test(name)
+    def build_dataset(self, name: str) -> Any:
+        """Test set ``name`` of ``dataset.test`` (built once, then reused for its shards)."""
+        if name not in self._datasets:
+            self._datasets[name] = self.organizer.test(name)
+        return self._datasets[name]
 
     def build_model(self) -> Any:
         """The model of ``model:``, built once and shared by all test sets of a run."""

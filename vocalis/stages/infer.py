@@ -1,41 +1,70 @@
-"""Stage infer: provider -> runner -> output_fn -> ``<inference_dir>/<test>/<field>.scp``."""
+"""Stage infer: provider -> runner -> output_fn -> ``<inference_dir>/<test>/<field>.scp``.
+
+Each test set is inferred in resumable shards (:mod:`vocalis.infer.sharded`); one Dask
+cluster (``parallel:``) serves every test set of the run. A test set whose outputs match
+this config and checkpoint is skipped; outputs of another config are never mixed in.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
-from vocalis.config.instantiate import instantiate
 from vocalis.config.loading import to_plain
+from vocalis.infer.parallel_config import check_parallel
+from vocalis.infer.session import build_session, inference_fingerprint
+from vocalis.infer.sharded import TestSetRun, infer_test_set
+from vocalis.infer.shards import ShardStore, StaleOutputsError
 from vocalis.stages.context import RunContext
-from vocalis.stages.markers import DoneMarker, file_fingerprint, fingerprint
+from vocalis.stages.markers import DoneMarker, fingerprint
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: RunContext) -> None:
-    cfg = ctx.config("inference", "infer")
-    inference_dir = Path(cfg.inference_dir)
-    provider = instantiate(cfg.provider, "provider", inference_config=cfg, recipe_dir=ctx.recipe_dir)
-    runner = instantiate(cfg.runner, "runner", provider=provider, input_key=to_plain(cfg.input_key)
-                         if not isinstance(cfg.input_key, str) else cfg.input_key, output_fn=cfg.output_fn,
-                         output_keys=to_plain(cfg.output_keys) if cfg.output_keys else None,
-                         idx_key=cfg.idx_key, batch_size=cfg.batch_size)
-    model_fp = None
-    for name in provider.test_names():
-        out_dir = inference_dir / name
+def _client(parallel: dict | None) -> contextlib.AbstractContextManager:
+    if parallel is None:
+        return contextlib.nullcontext()
+    from vocalis.infer.parallel import dask_client
+
+    return dask_client(parallel)
+
+
+def _pending_runs(cfg, names: list[str], recipe_dir: Path) -> list[TestSetRun]:
+    """Test sets whose outputs are not up to date; a finished test set of another config is refused."""
+    config, runs = to_plain(cfg), []
+    session_key = fingerprint({k: v for k, v in config.items() if k not in ("parallel", "overwrite")})
+    for name in names:
+        out_dir = Path(cfg.inference_dir) / name
+        entry = next(e for e in cfg.dataset.test if e.name == name)
+        fp = inference_fingerprint(cfg, entry)
         marker = DoneMarker(out_dir, "infer")
-        if model_fp is None:
-            checkpoint = getattr(provider.build_model(), "checkpoint_path", None)
-            model_fp = file_fingerprint(checkpoint) if checkpoint else None
-        fp = fingerprint({k: to_plain(v) if hasattr(v, "keys") else v for k, v in cfg.items()
-                          if k not in ("dataset", "parallel")}, model_fp,
-                         [to_plain(e) for e in cfg.dataset.test if e.name == name])
         if marker.matches(fp):
             log.info("%s: outputs are up to date with this config and checkpoint, skipping", name)
             continue
-        marker.clear()
-        stats = runner.run(name, out_dir)
-        log.info("%s: %d utterances, %.1f s of audio in %.1f s (RTF %.4f)", name, stats["utterances"],
-                 stats["audio_seconds"], stats["wall_seconds"], stats["rtf"] or 0.0)
-        marker.write(fp)
+        if marker.read() is not None and not cfg.overwrite:
+            raise StaleOutputsError(f"{out_dir} holds outputs of a different inference config or model "
+                                    f"checkpoint. {ShardStore(out_dir, fp).start_over_hint()}")
+        runs.append(TestSetRun(name, out_dir, fp, config, str(recipe_dir), session_key, int(cfg.shard_size),
+                               bool(cfg.overwrite)))
+    return runs
+
+
+def run(ctx: RunContext) -> dict:
+    cfg = ctx.config("inference", "infer")
+    parallel = check_parallel(to_plain(cfg.parallel) if cfg.parallel is not None else None)
+    provider, runner = build_session(cfg, ctx.recipe_dir)
+    runs = _pending_runs(cfg, provider.test_names(), ctx.recipe_dir)
+    results = {}
+    if not runs:
+        return results
+    with _client(parallel) as client:
+        for test in runs:
+            DoneMarker(test.out_dir, "infer").clear()
+            stats = infer_test_set(test, provider, runner, client)
+            log.info("%s: %d utterances, %.1f s of audio in %.1f s (RTF %s, %d of %d shards resumed)", test.name,
+                     stats["utterances"], stats["audio_seconds"], stats["wall_seconds"], stats["rtf"],
+                     stats["shards_resumed"], stats["shards"])
+            DoneMarker(test.out_dir, "infer").write(test.fingerprint)
+            results[test.name] = stats
+    return results
