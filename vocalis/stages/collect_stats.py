@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from vocalis.config.loading import to_plain
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import SpeechTextPipeline, build_frontend
+from vocalis.data.shapes import read_split_frames
 from vocalis.data.tokenizer import Tokenizer
 from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, fingerprint
@@ -76,15 +77,12 @@ def collect_split(dataset, pipeline: SpeechTextPipeline, out_dir: Path, num_work
 
 
 def read_lengths(stats_dir: str | Path, split: str, expected: int) -> list[int]:
-    """Frame counts per item of ``split``, in dataset order, from ``feats_shape``."""
-    path = Path(stats_dir) / split / "feats_shape"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the collect_stats stage first")
-    lengths = [int(line.split()[1].split(",")[0]) for line in path.read_text().splitlines() if line]
-    if len(lengths) != expected:
-        raise ValueError(f"{path} lists {len(lengths)} utterances but dataset.{split} has {expected}; "
-                         "the data changed since collect_stats ran: run collect_stats again")
-    return lengths
+    """Frame counts per item of ``split``, in dataset order (every item must be usable)."""
+    indices, frames = read_split_frames(stats_dir, split, expected)
+    if len(indices) != expected:
+        raise ValueError(f"{stats_dir}/{split}: {expected - len(indices)} utterances were skipped by collect_stats; "
+                         "use vocalis.data.shapes.read_split_frames to batch the usable ones")
+    return frames.tolist()
 
 
 def run(ctx: RunContext) -> None:

@@ -23,7 +23,6 @@ from vocalis.config.loading import to_plain
 from vocalis.config.schema import ConfigKeyError, suggest
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import build_pipeline
-from vocalis.stages.collect_stats import read_lengths
 from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, fingerprint
 from vocalis.train.averaging import average_state_dicts, model_state_dict, save_weights
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Sections whose change makes an existing experiment stale.
 TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_interval", "trainer", "dataloader",
-                     "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion")
+                     "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion", "augment")
 
 
 def section_fingerprints(cfg) -> dict[str, str]:
@@ -114,10 +113,8 @@ def run(ctx: RunContext) -> None:
     pipeline = build_pipeline(cfg)
     organizer = DataOrganizer(cfg.dataset, ctx.recipe_dir)
     train_set, valid_set = organizer.split("train"), organizer.split("valid")
-    train_loader = build_loader(train_set, pipeline, read_lengths(cfg.stats_dir, "train", len(train_set)),
-                                cfg.dataloader, train=True, seed=int(cfg.seed))
-    valid_loader = build_loader(valid_set, pipeline, read_lengths(cfg.stats_dir, "valid", len(valid_set)),
-                                cfg.dataloader, train=False, seed=int(cfg.seed))
+    train_loader = build_loader(train_set, pipeline, cfg, "train", seed=int(cfg.seed))
+    valid_loader = build_loader(valid_set, pipeline, cfg, "valid", seed=int(cfg.seed))
 
     model = build_model(cfg)
     _log_parameters(model)

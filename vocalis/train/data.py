@@ -1,18 +1,33 @@
-"""DataLoaders for training: dataset items through the pipeline, length-sorted batches."""
+"""DataLoaders for training: items through the pipeline, duration-bucketed batches, resumable.
+
+:func:`build_loader` reads ``dataloader:`` and ``augment:`` of training.yaml. The train
+split gets augmentation and per-epoch shuffling; valid gets neither. Utterances that
+collect_stats skipped (unreadable audio, listed in ``<stats_dir>/<split>/bad_utts``)
+are left out of the batches.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any, Iterator
+
+import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from vocalis.data.batching import SortedBatchSampler
 from vocalis.data.collate import collate
-from vocalis.data.pipeline import SpeechTextPipeline
+from vocalis.data.duration_batching import DurationBatchSampler
+from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend
+from vocalis.data.shapes import read_split_frames
+
+log = logging.getLogger(__name__)
 
 
 class PipelineDataset(torch.utils.data.Dataset):
-    """``dataset[i]`` passed through the pipeline (features, normalisation, token ids)."""
+    """``dataset[i]`` passed through the pipeline (features, augmentation, normalisation, token ids).
+
+    Keys are an index or ``(index, epoch)``; the epoch seeds the train-time augmentation.
+    """
 
     def __init__(self, dataset, pipeline: SpeechTextPipeline):
         self.dataset, self.pipeline = dataset, pipeline
@@ -20,28 +35,121 @@ class PipelineDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict:
-        return self.pipeline(self.dataset[index])
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        return self.pipeline(self.dataset[index], epoch=epoch)
+
+
+class _EpochTagged:
+    """Batch sampler view that yields ``[(index, epoch), ...]`` so workers know the epoch."""
+
+    def __init__(self, sampler: DurationBatchSampler):
+        self.durations_sampler = sampler
+
+    def __len__(self) -> int:
+        return len(self.durations_sampler)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch = self.durations_sampler.epoch
+        for batch in self.durations_sampler:
+            yield [(i, epoch) for i in batch]
+
+
+class BatchLoader(DataLoader):
+    """A DataLoader that advances the epoch itself and can save and restore its place.
+
+    Each ``iter()`` plays one epoch (0, 1, 2, ...) of the batch sampler. ``state_dict()``
+    holds the epoch and the number of batches handed out; after ``load_state_dict`` the
+    next ``iter()`` continues that epoch after those batches, without reading them.
+    Lightning stores this state in its checkpoints (it saves any loader with
+    ``state_dict``). Lightning fetches one batch ahead, so a mid-epoch checkpoint counts
+    that batch as consumed: a resumed run skips at most one batch.
+    """
+
+    def __init__(self, dataset: PipelineDataset, sampler: DurationBatchSampler, **kwargs: Any):
+        super().__init__(dataset, batch_sampler=_EpochTagged(sampler), **kwargs)
+        self.durations_sampler = sampler
+        self._epoch, self._delivered, self._fresh = sampler.epoch, 0, True
+
+    def __iter__(self) -> Iterator[dict]:
+        if not self._fresh:  # a new epoch (the previous one ended or was abandoned)
+            self._epoch, self._delivered = self._epoch + 1, 0
+        self._fresh = False
+        self.durations_sampler.set_epoch(self._epoch)
+        self.durations_sampler.load_state_dict({"epoch": self._epoch, "batches_consumed": self._delivered,
+                                                "seed": self.durations_sampler.seed})
+        for batch in super().__iter__():
+            self._delivered += 1
+            yield batch
+        self._epoch, self._delivered, self._fresh = self._epoch + 1, 0, True
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch, "batches_consumed": self._delivered, "seed": self.durations_sampler.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.durations_sampler.load_state_dict(state)
+        self._epoch, self._delivered, self._fresh = int(state["epoch"]), int(state["batches_consumed"]), True
 
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # the training process owns the cores; a loader worker needs one
 
 
-def build_loader(dataset, pipeline: SpeechTextPipeline, lengths: list[int], cfg: DictConfig, train: bool,
-                 seed: int) -> DataLoader:
-    """A DataLoader over ``dataset`` as ``dataloader:`` in training.yaml describes it.
+def seconds_per_frame(cfg: Any) -> float | None:
+    """Seconds per row of collect_stats' ``feats_shape``: the frontend's frame shift (or 1 / rate)."""
+    frontend = build_frontend(cfg)
+    if frontend is None:
+        return None
+    if hasattr(frontend, "frame_shift") and hasattr(frontend, "sample_rate"):
+        return float(frontend.frame_shift) / float(frontend.sample_rate)
+    return None
 
-    With ``sort_by_length`` (default) batches hold utterances of similar length (from
-    collect_stats' shapes) and only the batch order is shuffled, so padding stays small.
+
+def split_durations(cfg: Any, dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, seconds)`` of the usable items of ``split``.
+
+    Frame counts come from collect_stats (which also lists skipped items); they are turned
+    into seconds with the frontend's frame shift, or replaced by ``dataset.durations()``
+    when the frontend has no frame shift (e.g. raw waveforms).
     """
-    wrapped = PipelineDataset(dataset, pipeline)
-    workers = int(cfg.num_workers)
-    common = dict(collate_fn=collate, num_workers=workers, persistent_workers=workers > 0,
-                  worker_init_fn=_worker_init if workers else None)
-    if cfg.sort_by_length:
-        sampler = SortedBatchSampler(lengths, int(cfg.batch_size), shuffle=train and bool(cfg.shuffle), seed=seed)
-        return DataLoader(wrapped, batch_sampler=sampler, **common)
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(wrapped, batch_size=int(cfg.batch_size), shuffle=train and bool(cfg.shuffle),
-                      generator=generator, **common)
+    indices, frames = read_split_frames(cfg.stats_dir, split, len(dataset))
+    per_frame = seconds_per_frame(cfg)
+    if per_frame is not None:
+        return indices, frames * per_frame
+    if not hasattr(dataset, "durations"):
+        raise ValueError(f"dataset.{split}: the frontend has no frame shift and the dataset has no durations(); "
+                         "give the dataset a durations() method (seconds per item) for duration batching")
+    return indices, np.asarray(dataset.durations(), dtype=np.float64)[indices]
+
+
+def build_sampler(dl: Any, indices: np.ndarray, seconds: np.ndarray, train: bool, seed: int) -> DurationBatchSampler:
+    """The batch sampler that ``dataloader:`` describes (``batch_seconds`` wins over ``batch_size``)."""
+    batch_seconds = dl.get("batch_seconds")
+    return DurationBatchSampler(
+        seconds, batch_seconds=float(batch_seconds) if batch_seconds else None,
+        batch_size=None if batch_seconds else int(dl.batch_size),
+        num_buckets=int(dl.get("num_buckets", 30)) if dl.get("sort_by_length", True) else 1,
+        quadratic_duration=dl.get("quadratic_duration"), max_batch_size=dl.get("max_batch_size"),
+        shuffle=train and bool(dl.shuffle), seed=seed, indices=indices)
+
+
+def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, seed: int | None = None) -> BatchLoader:
+    """The loader of ``split`` (``train`` augments and shuffles; others do neither).
+
+    Args:
+        dataset: the split from the DataOrganizer.
+        pipeline: the clean pipeline (:func:`vocalis.data.pipeline.build_pipeline`).
+        cfg: the whole training config (``dataloader``, ``augment``, ``stats_dir``, ``seed``).
+    """
+    train = split == "train"
+    seed = int(cfg.get("seed", 0)) if seed is None else int(seed)
+    indices, seconds = split_durations(cfg, dataset, split)
+    if len(indices) < len(dataset):
+        log.warning("dataset.%s: %d of %d utterances were skipped by collect_stats (see %s/%s/bad_utts)", split,
+                    len(dataset) - len(indices), len(dataset), cfg.stats_dir, split)
+    sampler = build_sampler(cfg.dataloader, indices, seconds, train, seed)
+    if train:
+        pipeline = pipeline.with_augmentation(build_augmentation_of(cfg))
+    workers = int(cfg.dataloader.num_workers)
+    return BatchLoader(PipelineDataset(dataset, pipeline), sampler, collate_fn=collate, num_workers=workers,
+                       persistent_workers=workers > 0, worker_init_fn=_worker_init if workers else None)
