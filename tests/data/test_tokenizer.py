@@ -36,3 +36,16 @@ def test_too_large_vocabulary_says_what_fits(tmp_path):
 def test_no_text_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no training text"):
         train_sentencepiece(["", "  "], tmp_path, 30)
+
+
+def test_word_tokenizer_keeps_the_frequent_words_and_the_shared_layout(tmp_path):
+    texts = ["one two three"] * 5 + ["one two"] * 3 + ["one four"] + ["supercalifragilisticexpialidocious one"] * 2
+    tok = train_sentencepiece(texts, tmp_path, 6, "word")  # room for 3 words
+    assert tok.token_list == ["<blank>", "<unk>", "▁one", "▁two", "▁three", "<sos/eos>"]
+    assert (tmp_path / "tokens.txt").read_text().split("\n")[:-1] == tok.token_list
+    assert (tmp_path / "tokenizer.model").is_file()
+    assert tok.encode("one two three") == [2, 3, 4]
+    assert tok.encode("four one") == [tok.unk_id, 2], "rare and unseen words are <unk>"
+    assert tok.decode([0, 2, 3, tok.sos_eos_id]) == "one two"
+    big = train_sentencepiece(texts, tmp_path / "big", 100, "word")
+    assert "▁supercalifragilisticexpialidocious" in big.token_list and big.vocab_size == 8

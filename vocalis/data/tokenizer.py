@@ -4,6 +4,11 @@ Token ids: ``0 = <blank>`` (CTC blank, also padding), ``1 = <unk>``, ``2..V-2`` 
 learned pieces, ``V-1 = <sos/eos>``. ``vocab_size`` (V) is the size of a model's output
 layer. The SentencePiece model itself holds V-1 pieces (blank as its pad piece, no
 bos/eos), so SentencePiece ids equal token ids and no remapping happens anywhere.
+
+``model_type``: ``bpe`` / ``unigram`` (subwords, exactly ``vocab_size`` tokens), ``char``
+(every character seen) or ``word`` (whitespace-separated words: the ``vocab_size - 3``
+most frequent are kept, the rest encode to ``<unk>``). ``char`` and ``word`` may give
+fewer tokens than asked when the text has fewer; the stage then says which size to set.
 """
 
 from __future__ import annotations
