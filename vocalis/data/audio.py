@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -32,45 +33,70 @@ def _who(path: str | Path, utt_id: str | None) -> str:
     return f"utterance {utt_id} ({path})" if utt_id else str(path)
 
 
-def load_audio(path: str | Path, sample_rate: int | None = None, utt_id: str | None = None,
-               on_rate_mismatch: str = "resample", multichannel: str = "error") -> tuple[np.ndarray, int]:
-    """Read ``path`` as float32 mono ``(N,)`` and return ``(wave, sample_rate)``.
+def _read(source, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    """``(samples (N, C) float32, rate)`` from ``offset`` seconds for ``duration`` seconds (None: to the end)."""
+    with sf.SoundFile(source) as f:
+        rate = f.samplerate
+        start = int(round(offset * rate))
+        if start:
+            f.seek(min(start, f.frames))
+        frames = -1 if duration is None else int(round(duration * rate))
+        return f.read(frames, dtype="float32", always_2d=True), rate
+
+
+def load_audio(path: str | Path | BinaryIO, sample_rate: int | None = None, utt_id: str | None = None,
+               on_rate_mismatch: str = "resample", multichannel: str = "error", offset: float = 0.0,
+               duration: float | None = None, clipping: str = "warn") -> tuple[np.ndarray, int]:
+    """Read ``path`` (a file or a binary file object) as float32 mono ``(N,)``; return ``(wave, sample_rate)``.
 
     Args:
         sample_rate: the rate the caller needs; None keeps the file's rate.
         utt_id: named in every error and warning.
         on_rate_mismatch: ``resample`` (to ``sample_rate``) or ``error``.
         multichannel: ``error``, ``mean`` (down-mix) or ``first`` (keep channel 0).
+        offset / duration: read only this excerpt, in seconds (Kaldi ``segments``, NeMo ``offset``).
+        clipping: ``warn``, ``error`` or ``ignore`` when more than 1 % of samples sit at full scale.
 
     Raises:
-        AudioError: unreadable, empty, multi-channel (with ``multichannel="error"``) or
-            wrong-rate (with ``on_rate_mismatch="error"``) files.
+        AudioError: unreadable, empty, multi-channel (with ``multichannel="error"``),
+            wrong-rate (with ``on_rate_mismatch="error"``) or clipped (``clipping="error"``) audio.
     """
+    name = getattr(path, "name", path)
     try:
-        wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        wave, rate = _read(path if hasattr(path, "read") else str(path), offset, duration)
     except Exception as err:  # libsndfile raises several types; all mean "cannot read"
-        raise AudioError(f"{_who(path, utt_id)}: cannot read audio ({err}); check the path in the manifest "
+        raise AudioError(f"{_who(name, utt_id)}: cannot read audio ({err}); check the path in the manifest "
                          "and that the file is a WAV/FLAC/OGG/MP3/SPHERE file") from err
     if wave.shape[0] == 0:
-        raise AudioError(f"{_who(path, utt_id)}: the file has no samples; remove the utterance from the manifest")
+        raise AudioError(f"{_who(name, utt_id)}: no samples{' in the excerpt' if offset or duration else ''}; "
+                         "remove the utterance from the manifest")
     if wave.shape[1] > 1:
         if multichannel == "mean":
             wave = wave.mean(axis=1, keepdims=True)
         elif multichannel == "first":
             wave = wave[:, :1]
         else:
-            raise AudioError(f"{_who(path, utt_id)}: {wave.shape[1]} channels, expected mono; down-mix the file "
+            raise AudioError(f"{_who(name, utt_id)}: {wave.shape[1]} channels, expected mono; down-mix the file "
                              "or pass multichannel='mean' (or 'first')")
     wave = np.ascontiguousarray(wave[:, 0])
-    clipped = float(np.mean(np.abs(wave) >= CLIP_LEVEL))
-    if clipped > CLIP_WARN_FRACTION:
-        warnings.warn(f"{_who(path, utt_id)}: {clipped:.1%} of samples are clipped", stacklevel=2)
+    _check_clipping(wave, _who(name, utt_id), clipping)
     if sample_rate is not None and rate != sample_rate:
         if on_rate_mismatch != "resample":
-            raise AudioError(f"{_who(path, utt_id)}: sample rate {rate} Hz, expected {sample_rate} Hz; resample the "
+            raise AudioError(f"{_who(name, utt_id)}: sample rate {rate} Hz, expected {sample_rate} Hz; resample the "
                              "data (e.g. sox in.wav -r 16000 out.wav) or allow on_rate_mismatch='resample'")
         wave, rate = resample(wave, rate, sample_rate), sample_rate
     return wave, rate
+
+
+def _check_clipping(wave: np.ndarray, who: str, clipping: str) -> None:
+    if clipping == "ignore":
+        return
+    clipped = float(np.mean(np.abs(wave) >= CLIP_LEVEL))
+    if clipped > CLIP_WARN_FRACTION:
+        message = f"{who}: {clipped:.1%} of samples are clipped"
+        if clipping == "error":
+            raise AudioError(message + "; drop the utterance or allow clipping='warn'")
+        warnings.warn(message, stacklevel=3)
 
 
 @lru_cache(maxsize=16)
