@@ -26,8 +26,8 @@ def check_parallel(cfg: dict[str, Any] | None) -> dict[str, Any] | None:
     if cfg["env"] not in ENVS:
         raise ValueError(f"inference.yaml parallel.env: {cfg['env']!r} is not one of {ENVS} "
                          "(or null to run in this process)")
-    n_workers = int(cfg.get("n_workers") or 1)
-    threads = int(cfg.get("torch_threads") or 1)
+    n_workers = int(1 if cfg.get("n_workers") is None else cfg["n_workers"])
+    threads = int(1 if cfg.get("torch_threads") is None else cfg["torch_threads"])
     if n_workers < 1 or threads < 1:
         raise ValueError(f"inference.yaml parallel: n_workers and torch_threads must be >= 1, got {n_workers}, {threads}")
     return {"env": cfg["env"], "n_workers": n_workers, "torch_threads": threads, "options": dict(cfg.get("options") or {})}

@@ -73,9 +73,11 @@ def dataset_sample_rate(dataset: Any, default: int = 16000) -> int:
 
 
 def utterance_ids(dataset: Any, idx_key: str = "utt_id") -> list[str]:
-    """Ids of a test set in order; read from manifest rows when the dataset has them, without audio."""
+    """Ids of a test set in order: each item's ``idx_key`` field, else its ``utt_id``.
+
+    Read from manifest rows without loading audio when the dataset has them."""
     parts, transforms = getattr(dataset, "parts", None), getattr(dataset, "transforms", None)
     if parts and idx_key == "utt_id" and all(t is None for t in transforms or [None]) and \
             all(isinstance(getattr(p, "rows", None), list) for p in parts):
         return [str(row["utt_id"]) for p in parts for row in p.rows]
-    return [str(dataset[i][idx_key]) for i in range(len(dataset))]
+    return [str(item.get(idx_key, item.get("utt_id"))) for item in (dataset[i] for i in range(len(dataset)))]
