@@ -50,6 +50,9 @@ def resolve(cfg: DictConfig, where: str) -> DictConfig:
         missing = sorted(OmegaConf.missing_keys(cfg))
     except Exception as err:
         raise ValueError(f"{where}: cannot resolve config: {err}") from err
+    if cfg.get("task") and "model" in missing:  # the task bridge builds the model from its choices
+        missing.remove("model")
     if missing:
-        raise ValueError(f"{where}: required keys are not set: {', '.join(missing)}")
+        hint = " (give model: {_target_: ...} or task: asr with encoder/decoder choices)" if "model" in missing else ""
+        raise ValueError(f"{where}: required keys are not set: {', '.join(missing)}{hint}")
     return cfg

@@ -20,6 +20,8 @@ from omegaconf import DictConfig, ListConfig
 
 DATASET_ENTRY_KEYS = {"name", "data_src", "data_src_args", "transform"}
 DATASET_SPLITS = ("train", "valid", "test")
+# Nodes whose keys beyond the template's are checked against a real signature.
+SIGNATURE_NODES = {"trainer": "lightning.Trainer"}
 
 
 class ConfigKeyError(KeyError):
@@ -77,7 +79,25 @@ def _check_node(cfg: DictConfig, template: DictConfig, prefix: str, where: str) 
         if isinstance(sub_cfg, DictConfig) and not sub_cfg._is_none() and not sub_cfg._is_missing():
             if "_target_" in sub_cfg or _is_open(sub_tpl):
                 continue
+            if path in SIGNATURE_NODES:
+                _check_signature_node(sub_cfg, sub_tpl, path, where)
+                continue
             _check_node(sub_cfg, sub_tpl, f"{path}.", where)
+
+
+def _check_signature_node(cfg: DictConfig, template: DictConfig, path: str, where: str) -> None:
+    """Keys the template lacks must be arguments of the class the node feeds (imported only then)."""
+    extra = [str(k) for k in cfg.keys() if k not in template]
+    if not extra:
+        return
+    from vocalis.config.instantiate import accepted_kwargs, import_target
+
+    target = SIGNATURE_NODES[path]
+    allowed = sorted(accepted_kwargs(import_target(target, path)) or [])
+    for key in extra:
+        if key not in allowed:
+            raise ConfigKeyError(f"{where}: unknown key '{path}.{key}': {target} has no argument {key!r}"
+                                 f"{suggest(key, allowed)}")
 
 
 def check_unknown_keys(cfg: DictConfig, template: DictConfig, where: str) -> None:

@@ -12,12 +12,31 @@ from omegaconf import OmegaConf
 
 from vocalis.data.collate import collate
 from vocalis.data.pipeline import build_pipeline
+from vocalis.decode.beam_search import BeamSearchOptions, beam_search
 from vocalis.decode.ctc_greedy import ctc_greedy
 from vocalis.recipe import activate_recipe
 from vocalis.train.model_contract import frame_logits
 
 log = logging.getLogger(__name__)
-DECODE_METHODS = ("ctc_greedy",)
+DECODE_METHODS = ("ctc_greedy", "beam")
+
+
+def parse_decode(decode: str | dict) -> tuple[str, BeamSearchOptions | None]:
+    """``ctc_greedy``, ``beam`` or ``{method: beam, beam_size: .., ctc_weight: .., penalty: ..,
+    maxlenratio: .., nbest: ..}`` -> (method, beam options)."""
+    options = dict(decode) if isinstance(decode, dict) or hasattr(decode, "keys") else {"method": decode}
+    method = options.pop("method", "ctc_greedy")
+    if method not in DECODE_METHODS:
+        raise ValueError(f"decode: method {method!r} is not one of {DECODE_METHODS}")
+    if method == "ctc_greedy":
+        if options:
+            raise ValueError(f"decode: ctc_greedy takes no options, got {sorted(options)}")
+        return method, None
+    try:
+        return method, BeamSearchOptions(**options)
+    except TypeError as err:
+        fields = sorted(BeamSearchOptions.__dataclass_fields__)
+        raise ValueError(f"decode: {err}; beam search options are {fields}") from err
 
 
 def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
@@ -56,15 +75,18 @@ class Speech2Text:
         exp_dir: the experiment folder written by the train stage (holds ``config.yaml``).
         checkpoint: ``best`` (average of the best checkpoints), ``last``, or a weights path.
         device: torch device string.
-        decode: decoding method; ``ctc_greedy`` works for every model with CTC logits.
+        decode: ``ctc_greedy`` (every model with CTC logits) or ``beam`` / a dict of
+            :class:`~vocalis.decode.beam_search.BeamSearchOptions` with ``method: beam``
+            (joint CTC/attention; ``ctc_weight: 0`` = attention only) for models with a
+            ``decoder`` (e.g. the built-in hybrid model).
 
     ``model(speech)`` with a ``(N,)`` float waveform returns ``{"text": str}``;
     with a list of waveforms it returns a list of such dicts, decoded as one padded batch.
     """
 
-    def __init__(self, exp_dir: str | Path, checkpoint: str = "best", device: str = "cpu", decode: str = "ctc_greedy"):
-        if decode not in DECODE_METHODS:
-            raise ValueError(f"decode: {decode!r} is not one of {DECODE_METHODS}")
+    def __init__(self, exp_dir: str | Path, checkpoint: str = "best", device: str = "cpu",
+                 decode: str | dict = "ctc_greedy"):
+        self.method, self.beam_options = parse_decode(decode)
         self.exp_dir = Path(exp_dir)
         config_file = self.exp_dir / "config.yaml"
         if not config_file.is_file():
@@ -81,13 +103,28 @@ class Speech2Text:
         load_weights(self.model, self.checkpoint_path)
         self.device = torch.device(device)
         self.model.to(self.device).eval()
+        if self.method == "beam" and getattr(self.model, "decoder", None) is None:
+            raise ValueError(f"decode: beam needs a model with an attention decoder; {type(self.model).__name__} "
+                             "has none (use decode: ctc_greedy)")
 
     @torch.inference_mode()
     def transcribe(self, waveforms: Sequence[Any]) -> list[dict]:
         feats = [{"speech": self.pipeline.features(w)} for w in waveforms]
         batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in collate(feats).items()}
-        logits, lengths = frame_logits(self.model, batch)
-        return [{"text": self.tokenizer.decode(ids)} for ids in ctc_greedy(logits, lengths)]
+        if self.method == "ctc_greedy":
+            logits, lengths = frame_logits(self.model, batch)
+            return [{"text": self.tokenizer.decode(ids)} for ids in ctc_greedy(logits, lengths)]
+        enc, lengths = self.model.encode(batch["speech"], batch["speech_lengths"])
+        opts = self.beam_options
+        nbest = beam_search(self.model.decoder, self.model.ctc_head if opts.ctc_weight > 0 else None, enc, lengths,
+                            self.model.sos_eos_id, opts)
+        results = []
+        for hyps in nbest:
+            out = {"text": self.tokenizer.decode(hyps[0].tokens), "score": hyps[0].score}
+            if opts.nbest > 1:
+                out["nbest"] = [self.tokenizer.decode(h.tokens) for h in hyps]
+            results.append(out)
+        return results
 
     def __call__(self, speech: Any) -> dict | list[dict]:
         single = isinstance(speech, (np.ndarray, torch.Tensor)) and speech.ndim == 1

@@ -52,10 +52,11 @@ def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Pa
 
 
 def build_model(cfg) -> torch.nn.Module:
-    """The model named by ``model:`` (a ``_target_`` block; the recipe folder is importable)."""
-    if cfg.get("task"):
-        raise NotImplementedError(f"task: {cfg.task!r}: the built-in task bridge is not available yet; "
-                                  "give model: a _target_ block (e.g. vocalis.tasks.asr.ctc_model.CTCModel)")
+    """The model named by ``model:`` (a ``_target_`` block; the recipe folder is importable),
+    or built by the task bridge when ``task:`` is set."""
+    from vocalis.tasks.registry import resolve_task
+
+    cfg = resolve_task(cfg)
     model = instantiate(cfg.model, "model")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: {cfg.model._target_} built a {type(model).__name__}, not a torch.nn.Module")
@@ -91,7 +92,9 @@ def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, 
 
 
 def run(ctx: RunContext) -> None:
-    cfg = ctx.config("training", "train")
+    from vocalis.tasks.registry import resolve_task
+
+    cfg = resolve_task(ctx.config("training", "train"))  # config.yaml records the direct (ejectable) model
     exp_dir = Path(cfg.exp_dir)
     sections = section_fingerprints(cfg)
     fp = fingerprint(sections)

@@ -22,7 +22,7 @@ class CTCModel(nn.Module):
                  subsampling_channels: int | None = None, blank_id: int = 0):
         super().__init__()
         self.encoder = TransformerEncoder(input_size, d_model, num_heads, ffn_dim, num_layers, dropout,
-                                          subsampling_channels)
+                                          subsampling_channels=subsampling_channels)
         self.ctc_head = nn.Linear(d_model, vocab_size)
         self.ctc_loss = nn.CTCLoss(blank=blank_id, reduction="sum", zero_infinity=True)
         self.blank_id = blank_id

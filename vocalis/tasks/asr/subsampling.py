@@ -5,31 +5,49 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# (kernel, stride) of each conv layer per subsampling factor, as in ESPnet's Conv2dSubsampling{,6,8}
+_LAYERS = {4: ((3, 2), (3, 2)), 6: ((3, 2), (5, 3)), 8: ((3, 2), (3, 2), (3, 2))}
+
 
 class Conv2dSubsampling(nn.Module):
-    """Two 3x3 stride-2 convolutions: ``(B, T, F)`` -> ``(B, T', d_model)``, ``T' = ((T-1)//2 - 1)//2``.
+    """Strided 2-D convolutions: ``(B, T, F)`` -> ``(B, T', d_model)`` with ``T' ~ T / factor``.
 
+    ``factor`` is 4 (two 3x3 stride-2 convs), 6 (3x3/2 then 5x5/3) or 8 (three 3x3/2).
     ``channels`` defaults to ``d_model``; fewer channels make the front cheaper (it is
     most of the encoder's compute on short utterances).
     """
 
-    def __init__(self, input_size: int, d_model: int, channels: int | None = None):
+    def __init__(self, input_size: int, d_model: int, channels: int | None = None, factor: int = 4):
         super().__init__()
+        if factor not in _LAYERS:
+            raise ValueError(f"subsampling factor must be one of {sorted(_LAYERS)}, got {factor}")
         channels = channels or d_model
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, 2), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, 2), nn.ReLU(),
-        )
-        freq = ((input_size - 1) // 2 - 1) // 2
+        self.factor, self.layers = factor, _LAYERS[factor]
+        convs: list[nn.Module] = []
+        freq = input_size
+        for k, (kernel, stride) in enumerate(self.layers):
+            convs += [nn.Conv2d(1 if k == 0 else channels, channels, kernel, stride), nn.ReLU()]
+            freq = (freq - kernel) // stride + 1
+        self.conv = nn.Sequential(*convs)
         self.out = nn.Linear(channels * freq, d_model)
 
-    @staticmethod
-    def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
-        return ((lengths - 1) // 2 - 1) // 2
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for kernel, stride in self.layers:
+            lengths = (lengths - kernel) // stride + 1
+        return lengths
+
+    @property
+    def min_input_frames(self) -> int:
+        """Shortest input that yields one output frame."""
+        n = 1
+        for kernel, stride in reversed(self.layers):
+            n = (n - 1) * stride + kernel
+        return n
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.shape[1] < 7:
-            raise ValueError(f"input of {x.shape[1]} frames is too short for x4 subsampling (needs >= 7)")
+        if x.shape[1] < self.min_input_frames:
+            raise ValueError(f"input of {x.shape[1]} frames is too short for x{self.factor} subsampling "
+                             f"(needs >= {self.min_input_frames})")
         x = self.conv(x.unsqueeze(1))  # (B, C, T', F')
         b, c, t, f = x.shape
         x = self.out(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)

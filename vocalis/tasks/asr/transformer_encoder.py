@@ -21,17 +21,23 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.T
 
 
 class TransformerEncoder(nn.Module):
-    """``(B, T, F)`` features -> ``(B, T', d_model)`` encodings and ``(B,)`` lengths."""
+    """``(B, T, F)`` features -> ``(B, T', output_size)`` encodings and ``(B,)`` lengths.
 
-    def __init__(self, input_size: int = 80, d_model: int = 144, num_heads: int = 4, ffn_dim: int = 576,
-                 num_layers: int = 6, dropout: float = 0.1, subsampling_channels: int | None = None):
+    Pre-norm layers with absolute sinusoidal positions. Args mirror ESPnet2's
+    ``encoder_conf`` for ``encoder: transformer``.
+    """
+
+    def __init__(self, input_size: int = 80, output_size: int = 144, attention_heads: int = 4,
+                 linear_units: int = 576, num_blocks: int = 6, dropout_rate: float = 0.1,
+                 subsampling_factor: int = 4, subsampling_channels: int | None = None):
         super().__init__()
-        self.d_model = d_model
-        self.subsampling = Conv2dSubsampling(input_size, d_model, subsampling_channels)
-        self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(d_model, num_heads, ffn_dim, dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+        self.d_model = self.output_size = output_size
+        self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
+        self.dropout = nn.Dropout(dropout_rate)
+        layer = nn.TransformerEncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, num_blocks, norm=nn.LayerNorm(output_size),
+                                            enable_nested_tensor=False)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lengths = self.subsampling(x, lengths)

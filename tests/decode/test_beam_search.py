@@ -1,0 +1,97 @@
+"""Joint CTC/attention beam search: exact on a tiny problem, batch-independent, n-best ordered."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from vocalis.decode.beam_search import BeamSearchOptions, beam_search
+from vocalis.tasks.asr.decoder import TransformerDecoder
+
+V, BLANK, EOS, D = 4, 0, 3, 16  # labels 1, 2
+
+
+def peaked(seed: int, vocab: int = V) -> tuple[TransformerDecoder, torch.nn.Linear]:
+    """A random decoder and CTC head with confident (non-tied) outputs."""
+    torch.manual_seed(seed)
+    decoder = TransformerDecoder(vocab, D, attention_heads=2, linear_units=32, num_blocks=2).eval()
+    ctc_head = torch.nn.Linear(D, vocab)
+    with torch.no_grad():
+        decoder.output.weight.mul_(8.0)
+        ctc_head.weight.mul_(4.0)
+    return decoder, ctc_head
+
+
+def ctc_log_prob(log_probs: torch.Tensor, labels: list[int], prefix: bool) -> float:
+    total = -math.inf
+    for path in itertools.product(range(V), repeat=log_probs.shape[0]):
+        out, prev = [], None
+        for s in path:
+            if s != prev and s != BLANK:
+                out.append(s)
+            prev = s
+        if (out[: len(labels)] == labels) if prefix else (out == labels):
+            total = float(torch.logaddexp(torch.tensor(total), sum(log_probs[t, s] for t, s in enumerate(path))))
+    return total
+
+
+def joint_score(decoder, ctc_head, enc, labels, forced, lam):
+    ys = torch.tensor([[EOS] + labels])
+    att = decoder(enc, torch.tensor([enc.shape[1]]), ys).log_softmax(-1)[0]  # (L+1, V)
+    targets = labels if forced else labels + [EOS]
+    att_score = sum(att[i, t].item() for i, t in enumerate(targets))
+    ctc = ctc_log_prob(ctc_head(enc)[0].log_softmax(-1), labels, prefix=forced)
+    return (1 - lam) * att_score + lam * ctc
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7])
+def test_a_wide_beam_finds_the_best_joint_score_exhaustively(lam):
+    decoder, ctc_head = peaked(0)
+    torch.manual_seed(5)
+    enc = torch.randn(1, 3, D)  # 3 frames: at most 3 tokens
+    with torch.no_grad():
+        best = beam_search(decoder, ctc_head if lam else None, enc, torch.tensor([3]), EOS,
+                           BeamSearchOptions(beam_size=16, ctc_weight=lam, nbest=3, pre_beam_ratio=4))[0]
+        candidates = [(list(seq), n == 3) for n in range(4) for seq in itertools.product([1, 2], repeat=n)]
+        scores = sorted(((joint_score(decoder, ctc_head, enc, s, f, lam), s) for s, f in candidates), reverse=True)
+    assert best[0].tokens == scores[0][1]
+    assert best[0].score == pytest.approx(scores[0][0], abs=1e-4)
+    assert [h.score for h in best] == sorted([h.score for h in best], reverse=True)
+
+
+def test_same_hypotheses_in_a_batch_of_1_and_of_16():
+    decoder, ctc_head = peaked(1, vocab=12)
+    torch.manual_seed(2)
+    lengths = torch.randint(4, 20, (16,))
+    enc = torch.randn(16, 20, D)
+    opts = BeamSearchOptions(beam_size=4, ctc_weight=0.3, nbest=2)
+    with torch.no_grad():
+        batched = beam_search(decoder, ctc_head, enc, lengths, 11, opts)
+        for i in range(16):
+            alone = beam_search(decoder, ctc_head, enc[i:i + 1, : lengths[i]], lengths[i:i + 1], 11, opts)[0]
+            assert [h.tokens for h in alone] == [h.tokens for h in batched[i]]
+            assert [h.score for h in alone] == pytest.approx([h.score for h in batched[i]], abs=1e-4)
+
+
+def test_beam_of_one_without_ctc_is_greedy_attention_decoding():
+    decoder, _ = peaked(3, vocab=12)
+    enc = torch.randn(1, 10, D)
+    with torch.no_grad():
+        hyp = beam_search(decoder, None, enc, torch.tensor([10]), 11, BeamSearchOptions(beam_size=1, ctc_weight=0.0))[0][0]
+        ys = [11]
+        for _ in range(10):
+            logp = decoder(enc, torch.tensor([10]), torch.tensor([ys])).log_softmax(-1)[0, -1]
+            logp[BLANK] = -math.inf
+            token = int(logp.argmax())
+            if token == 11:
+                break
+            ys.append(token)
+    assert hyp.tokens == ys[1:]
+
+
+def test_bad_options_name_the_fix():
+    with pytest.raises(ValueError, match="ctc_greedy"):
+        BeamSearchOptions(ctc_weight=1.0)
+    with pytest.raises(ValueError, match="nbest"):
+        BeamSearchOptions(beam_size=2, nbest=3)

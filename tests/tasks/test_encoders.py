@@ -1,0 +1,43 @@
+"""Encoders: output shapes per subsampling factor, and batch-independent outputs."""
+
+import pytest
+import torch
+
+from vocalis.tasks.asr.attention import rel_shift
+from vocalis.tasks.asr.conformer import ConformerEncoder
+from vocalis.tasks.asr.e_branchformer import EBranchformerEncoder
+from vocalis.tasks.asr.subsampling import Conv2dSubsampling
+from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
+
+SMALL = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 2}
+ENCODERS = [TransformerEncoder, ConformerEncoder, EBranchformerEncoder]
+
+
+def test_rel_shift_maps_distances_to_key_positions():
+    t = 5
+    scores = torch.arange(2 * t - 1, dtype=torch.float32).expand(1, 1, t, 2 * t - 1)  # value = distance column
+    expected = torch.tensor([[t - 1 - i + j for j in range(t)] for i in range(t)], dtype=torch.float32)
+    assert torch.equal(rel_shift(scores)[0, 0], expected)
+
+
+@pytest.mark.parametrize("factor,expected", [(4, [24, 11]), (6, [15, 7]), (8, [11, 5])])
+def test_subsampling_factor_sets_output_length(factor, expected):
+    sub = Conv2dSubsampling(80, 32, factor=factor)
+    y, lengths = sub(torch.randn(2, 100, 80), torch.tensor([100, 50]))
+    assert lengths.tolist() == expected and y.shape == (2, expected[0], 32)
+    assert sub.output_lengths(torch.tensor([100])).item() == expected[0]
+    with pytest.raises(ValueError, match="too short"):
+        sub(torch.randn(1, sub.min_input_frames - 1, 80), torch.tensor([sub.min_input_frames - 1]))
+
+
+@pytest.mark.parametrize("encoder_cls", ENCODERS)
+def test_an_utterance_encodes_the_same_alone_or_padded_in_a_batch(encoder_cls):
+    torch.manual_seed(0)
+    encoder = encoder_cls(input_size=80, **SMALL).eval()
+    x, lengths = torch.randn(3, 120, 80), torch.tensor([120, 77, 40])
+    with torch.no_grad():
+        batch, out_lengths = encoder(x, lengths)
+        for i in range(3):
+            alone, _ = encoder(x[i:i + 1, : lengths[i]], lengths[i:i + 1])
+            assert torch.allclose(batch[i, : out_lengths[i]], alone[0], atol=1e-5)
+    assert batch.shape[-1] == encoder.output_size == 32

@@ -1,0 +1,79 @@
+"""Hybrid CTC/attention model: loss weighting, label smoothing, decoder cache."""
+
+import math
+
+import pytest
+import torch
+
+from vocalis.tasks.asr.conformer import ConformerEncoder
+from vocalis.tasks.asr.decoder import TransformerDecoder
+from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
+from vocalis.tasks.asr.label_smoothing import LabelSmoothingLoss
+
+VOCAB = 12
+TOKENS = ["<blank>", "<unk>"] + [f"▁{c}" for c in "abcdefghi"] + ["<sos/eos>"]
+
+
+def make_model(ctc_weight: float) -> HybridCTCAttentionModel:
+    torch.manual_seed(0)
+    encoder = ConformerEncoder(input_size=20, output_size=32, attention_heads=2, linear_units=64, num_blocks=1)
+    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=1)
+    return HybridCTCAttentionModel(VOCAB, encoder, decoder, ctc_weight=ctc_weight, lsm_weight=0.1,
+                                   token_list=TOKENS)
+
+
+def batch() -> dict:
+    torch.manual_seed(1)
+    return {"speech": torch.randn(2, 60, 20), "speech_lengths": torch.tensor([60, 45]),
+            "text": torch.tensor([[2, 3, 4], [5, 6, -1]]), "text_lengths": torch.tensor([3, 2])}
+
+
+def test_loss_is_the_weighted_sum_and_stats_are_reported():
+    model = make_model(0.3).eval()
+    with torch.no_grad():
+        loss, stats, weight = model(**batch())
+    assert weight == 2
+    assert loss.item() == pytest.approx(0.3 * stats["loss_ctc"].item() + 0.7 * stats["loss_att"].item(), rel=1e-5)
+    assert 0.0 <= stats["acc"] <= 1.0
+    assert {"cer", "wer", "cer_ctc"} <= set(stats)
+    ctc_only = make_model(1.0).eval()
+    with torch.no_grad():
+        loss_ctc, stats_ctc, _ = ctc_only(**batch())
+    assert "loss_att" not in stats_ctc and loss_ctc.item() == pytest.approx(stats_ctc["loss_ctc"].item())
+
+
+def test_label_smoothing_is_kl_to_the_smoothed_target():
+    logits = torch.randn(2, 3, VOCAB)
+    target = torch.tensor([[1, 2, -1], [3, 4, 5]])
+    got = LabelSmoothingLoss(VOCAB, 0.1)(logits, target)
+    expected = 0.0
+    for b in range(2):
+        for t in range(3):
+            if target[b, t] < 0:
+                continue
+            q = torch.full((VOCAB,), 0.1 / (VOCAB - 1))
+            q[target[b, t]] = 0.9
+            expected += float((q * (q.log() - logits[b, t].log_softmax(-1))).sum())
+    assert got.item() == pytest.approx(expected / 2, rel=1e-5)
+    assert LabelSmoothingLoss(VOCAB, 0.0)(logits, target).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits.view(-1, VOCAB), target.view(-1), ignore_index=-1,
+                                          reduction="sum").item() / 2, rel=1e-5)
+
+
+def test_cached_incremental_scoring_equals_teacher_forcing():
+    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=2).eval()
+    memory, lengths = torch.randn(2, 15, 32), torch.tensor([15, 9])
+    ys = torch.tensor([[11, 2, 3, 4], [11, 5, 6, 7]])
+    with torch.no_grad():
+        full = decoder(memory, lengths, ys).log_softmax(-1)
+        mask, cache = decoder.memory_mask(lengths, 15), None
+        for n in range(1, 5):
+            step, cache = decoder.score_last(ys[:, :n], memory, mask, cache)
+            assert torch.allclose(step, full[:, n - 1], atol=1e-5)
+
+
+def test_decoder_is_required_unless_ctc_only():
+    encoder = ConformerEncoder(input_size=20, output_size=32, attention_heads=2, linear_units=64, num_blocks=1)
+    with pytest.raises(ValueError, match="needs an attention decoder"):
+        HybridCTCAttentionModel(VOCAB, encoder, None, ctc_weight=0.3)
+    assert math.isclose(HybridCTCAttentionModel(VOCAB, encoder, None, ctc_weight=1.0).ctc_weight, 1.0)

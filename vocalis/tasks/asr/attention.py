@@ -1,0 +1,80 @@
+"""Self-attention with relative positions (Transformer-XL style, as Conformer uses it).
+
+Scores are ``(q + u) k^T + shift((q + v) p^T)`` over ``sqrt(d_head)``, where ``p`` are
+sinusoidal embeddings of the relative distances ``T-1 ... -(T-1)`` and ``u``/``v`` learned
+per-head biases. The position term and the padding mask are passed to
+``scaled_dot_product_attention`` as one additive bias, so the content term runs fused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class RelPositionalEncoding(nn.Module):
+    """Scaled input plus the relative position table.
+
+    ``forward(x)`` with ``x (B, T, D)`` returns ``(x * sqrt(D), pos (1, 2T-1, D))`` where
+    ``pos[:, k]`` embeds the distance ``T - 1 - k`` (positive first, as the shift expects).
+    """
+
+    def __init__(self, d_model: int, dropout: float = 0.1):
+        super().__init__()
+        self.d_model, self.dropout = d_model, nn.Dropout(dropout)
+
+    def table(self, length: int, device: torch.device) -> torch.Tensor:
+        distances = torch.arange(length - 1, -length, -1, device=device, dtype=torch.float32)[:, None]  # (2T-1, 1)
+        inv = torch.exp(torch.arange(0, self.d_model, 2, device=device, dtype=torch.float32)
+                        * (-math.log(10000.0) / self.d_model))
+        pos = torch.zeros(2 * length - 1, self.d_model, device=device)
+        pos[:, 0::2], pos[:, 1::2] = torch.sin(distances * inv), torch.cos(distances * inv)
+        return pos[None]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = self.table(x.shape[1], x.device).to(x.dtype)
+        return self.dropout(x * math.sqrt(self.d_model)), self.dropout(pos)
+
+
+def rel_shift(scores: torch.Tensor) -> torch.Tensor:
+    """``(B, H, T, 2T-1)`` scores per (query, distance) -> ``(B, H, T, T)`` per (query, key).
+
+    Entry ``[i, j]`` is taken from distance column ``T - 1 - (i - j)``.
+    """
+    b, h, t, n = scores.shape
+    padded = F.pad(scores, (1, 0)).view(b, h, n + 1, t)  # the classic pad-and-reshape trick
+    return padded[:, :, 1:].reshape(b, h, t, n)[..., : n // 2 + 1]
+
+
+class RelPositionMultiHeadAttention(nn.Module):
+    """Multi-head self-attention with relative position bias.
+
+    ``forward(x (B, T, D), pos (1, 2T-1, D), pad_mask (B, T) True=pad) -> (B, T, D)``.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+        self.h, self.d_k, self.dropout = num_heads, d_model // num_heads, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.pos_proj = nn.Linear(d_model, d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model)
+        self.pos_bias_u = nn.Parameter(torch.zeros(num_heads, self.d_k))
+        self.pos_bias_v = nn.Parameter(torch.zeros(num_heads, self.d_k))
+        nn.init.xavier_uniform_(self.pos_bias_u)
+        nn.init.xavier_uniform_(self.pos_bias_v)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.h, self.d_k).permute(2, 0, 3, 1, 4)  # each (B, H, T, d_k)
+        p = self.pos_proj(pos).view(1, -1, self.h, self.d_k).transpose(1, 2)  # (1, H, 2T-1, d_k)
+        scale = 1.0 / math.sqrt(self.d_k)
+        bias = rel_shift(torch.matmul(q + self.pos_bias_v[:, None], p.transpose(-2, -1))) * scale  # (B, H, T, T)
+        bias = bias.masked_fill(pad_mask[:, None, None, :], float("-inf"))
+        y = F.scaled_dot_product_attention(q + self.pos_bias_u[:, None], k, v, attn_mask=bias,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(b, t, -1))

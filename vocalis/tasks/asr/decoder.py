@@ -1,0 +1,118 @@
+"""Transformer attention decoder: teacher-forced training and cached incremental scoring.
+
+Token ids: ``<blank>`` 0 is never predicted by the decoder; ``<sos/eos>`` is the last id
+(``vocab_size - 1``), used both to start a hypothesis and to end it (ESPnet's convention).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vocalis.tasks.asr.transformer_encoder import sinusoidal_positions
+
+
+class MultiHeadAttention(nn.Module):
+    """``(N, Lq, D)`` queries over ``(N, Lk, D)`` keys/values; ``mask (N or 1, Lq or 1, Lk)`` True = attend."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.h, self.d_k, self.dropout = num_heads, d_model // num_heads, dropout
+        self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model) for _ in range(4))
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        n, lq, _ = query.shape
+        q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)
+        k = self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
+        v = self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(n, lq, -1))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm self-attention, source attention, feed-forward."""
+
+    def __init__(self, d_model: int, num_heads: int, ffn_dim: int, dropout: float, self_att_dropout: float,
+                 src_att_dropout: float):
+        super().__init__()
+        self.norm_self, self.norm_src, self.norm_ff = (nn.LayerNorm(d_model) for _ in range(3))
+        self.self_att = MultiHeadAttention(d_model, num_heads, self_att_dropout)
+        self.src_att = MultiHeadAttention(d_model, num_heads, src_att_dropout)
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
+                memory_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``x (N, L, D)`` -> ``(N, L, D)``, or ``(N, 1, D)`` for the last position when ``last_only``."""
+        h = self.norm_self(x)
+        query, residual = (h[:, -1:], x[:, -1:]) if last_only else (h, x)
+        y = residual + self.dropout(self.self_att(query, h, self_mask))
+        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask))
+        return y + self.dropout(self.ff(self.norm_ff(y)))
+
+
+class TransformerDecoder(nn.Module):
+    """Autoregressive decoder over encoder output ``memory (N, T, D)``.
+
+    Args mirror ESPnet2's ``decoder_conf`` for ``decoder: transformer``.
+    """
+
+    def __init__(self, vocab_size: int, encoder_output_size: int, attention_heads: int = 4,
+                 linear_units: int = 1024, num_blocks: int = 3, dropout_rate: float = 0.1,
+                 self_attention_dropout_rate: float = 0.0, src_attention_dropout_rate: float = 0.0):
+        super().__init__()
+        d = encoder_output_size
+        self.d_model, self.vocab_size = d, vocab_size
+        self.embed = nn.Embedding(vocab_size, d)
+        self.dropout = nn.Dropout(dropout_rate)
+        self.layers = nn.ModuleList(DecoderLayer(d, attention_heads, linear_units, dropout_rate,
+                                                 self_attention_dropout_rate, src_attention_dropout_rate)
+                                    for _ in range(num_blocks))
+        self.norm = nn.LayerNorm(d)
+        self.output = nn.Linear(d, vocab_size)
+
+    def _embed(self, ys: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ys) * math.sqrt(self.d_model)
+        return self.dropout(x + sinusoidal_positions(ys.shape[1], self.d_model, ys.device).to(x.dtype))
+
+    @staticmethod
+    def causal_mask(length: int, device: torch.device) -> torch.Tensor:
+        """``(1, L, L)`` True where position i may attend position j <= i."""
+        return torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]
+
+    @staticmethod
+    def memory_mask(memory_lengths: torch.Tensor, length: int) -> torch.Tensor:
+        """``(N, 1, T)`` True on valid encoder frames."""
+        return (torch.arange(length, device=memory_lengths.device)[None, :] < memory_lengths[:, None])[:, None]
+
+    def forward(self, memory: torch.Tensor, memory_lengths: torch.Tensor, ys_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: ``ys_in (N, L)`` starting with ``<sos>`` -> logits ``(N, L, V)``."""
+        causal = self.causal_mask(ys_in.shape[1], ys_in.device)
+        mem_mask = self.memory_mask(memory_lengths, memory.shape[1])
+        x = self._embed(ys_in)
+        for layer in self.layers:
+            x = layer(x, causal, memory, mem_mask)
+        return self.output(self.norm(x))
+
+    def score_last(self, ys: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
+                   cache: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Log-probabilities of the next token for each prefix ``ys (N, L)``.
+
+        ``cache`` holds each layer's outputs for the first ``L - 1`` positions (``(N, L-1, D)``
+        per layer, from the previous call, reordered to the surviving hypotheses), so only
+        the last position is computed. Returns ``(logp (N, V), new cache)``.
+        """
+        x = self._embed(ys)
+        causal = None if cache is not None else self.causal_mask(ys.shape[1], ys.device)
+        new_cache = []
+        for k, layer in enumerate(self.layers):
+            if cache is None:
+                x = layer(x, causal, memory, memory_mask)
+            else:  # the last query sees every key, so no causal mask is needed
+                x = torch.cat([cache[k], layer(x, None, memory, memory_mask, last_only=True)], dim=1)
+            new_cache.append(x)
+        return self.output(self.norm(x[:, -1])).log_softmax(-1), new_cache

@@ -1,0 +1,129 @@
+"""Joint CTC/attention ASR model: encoder, CTC head, attention decoder, hybrid loss.
+
+``loss = ctc_weight * loss_ctc + (1 - ctc_weight) * loss_att`` (Watanabe et al., 2017),
+each summed per utterance and averaged over the batch unless ``length_normalized_loss``.
+``forward`` returns ``(loss, stats, weight)``; stats are ``loss_ctc``, ``loss_att``, ``acc``
+(teacher-forced token accuracy) and, in eval mode, ``cer``/``wer`` of the teacher-forced
+argmax and ``cer_ctc`` of CTC greedy output (ESPnet's validation report).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vocalis.decode.ctc_greedy import ctc_greedy
+from vocalis.metrics.alignment import edit_distance
+from vocalis.tasks.asr.label_smoothing import LabelSmoothingLoss
+
+
+def read_token_list(token_list: list[str] | str | Path | None) -> list[str] | None:
+    """A token list given inline or as a ``tokens.txt`` path (one token per line)."""
+    if token_list is None or isinstance(token_list, list):
+        return token_list
+    path = Path(token_list)
+    if not path.is_file():
+        raise FileNotFoundError(f"token_list {path} does not exist; run the train_tokenizer stage first")
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def tokens_to_text(tokens: list[str]) -> str:
+    """Sentencepiece pieces (``▁`` starts a word) or word tokens -> text."""
+    if any("▁" in t for t in tokens):
+        return "".join(tokens).replace("▁", " ").strip()
+    return " ".join(tokens)
+
+
+class HybridCTCAttentionModel(nn.Module):
+    """Features ``(B, T, F)`` and token ids ``(B, L)`` -> ``(loss, stats, weight)``.
+
+    Args:
+        vocab_size: output classes; ``<blank>`` is 0 and ``<sos/eos>`` is ``vocab_size - 1``.
+        encoder: a module mapping ``(speech, speech_lengths)`` to ``(enc (B, T', D), enc_lengths)``
+            with an ``output_size`` attribute.
+        decoder: an attention decoder (``TransformerDecoder``) or None for CTC only.
+        ctc_weight: 1.0 trains CTC only (no decoder needed), 0.0 attention only.
+        lsm_weight: label smoothing of the attention loss.
+        length_normalized_loss: divide by the number of tokens instead of utterances.
+        token_list: tokens (or a ``tokens.txt`` path) to report cer/wer on validation.
+    """
+
+    def __init__(self, vocab_size: int, encoder: nn.Module, decoder: nn.Module | None = None,
+                 ctc_weight: float = 0.3, lsm_weight: float = 0.1, length_normalized_loss: bool = False,
+                 token_list: list[str] | str | None = None):
+        super().__init__()
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"model_conf.ctc_weight must be in [0, 1], got {ctc_weight}")
+        if decoder is None and ctc_weight < 1.0:
+            raise ValueError(f"ctc_weight={ctc_weight} needs an attention decoder; set decoder: transformer "
+                             "or ctc_weight: 1.0")
+        self.vocab_size, self.blank_id, self.sos_eos_id = vocab_size, 0, vocab_size - 1
+        self.ctc_weight, self.length_normalized_loss = ctc_weight, length_normalized_loss
+        self.encoder, self.decoder = encoder, decoder
+        self.ctc_head = nn.Linear(encoder.output_size, vocab_size)
+        self.ctc_loss = nn.CTCLoss(blank=self.blank_id, reduction="sum", zero_infinity=True)
+        self.att_loss = LabelSmoothingLoss(vocab_size, lsm_weight, length_normalized_loss)
+        self.token_list = read_token_list(token_list)
+
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(speech, speech_lengths)
+
+    def ctc_logits(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC logits ``(B, T', V)`` and lengths: what CTC greedy decoding needs."""
+        enc, lengths = self.encode(speech, speech_lengths)
+        return self.ctc_head(enc), lengths
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
+                text_lengths: torch.Tensor) -> tuple[torch.Tensor, dict, int]:
+        batch_size = speech.shape[0]
+        text = text[:, : int(text_lengths.max())]
+        enc, enc_lengths = self.encode(speech, speech_lengths)
+        stats: dict[str, float | torch.Tensor] = {}
+        loss = enc.new_zeros(())
+        if self.ctc_weight > 0:
+            log_probs = self.ctc_head(enc).float().log_softmax(-1)  # (B, T', V)
+            loss_ctc = self.ctc_loss(log_probs.transpose(0, 1), text.clamp_min(0), enc_lengths, text_lengths)
+            loss_ctc = loss_ctc / (text_lengths.sum() if self.length_normalized_loss else batch_size)
+            loss = loss + self.ctc_weight * loss_ctc
+            stats["loss_ctc"] = loss_ctc.detach()
+            if not self.training and self.token_list:
+                stats["cer_ctc"] = self._error_rate(ctc_greedy(log_probs, enc_lengths), text, text_lengths, "char")
+        if self.ctc_weight < 1:
+            loss_att, acc, hyps = self._attention_loss(enc, enc_lengths, text, text_lengths)
+            loss = loss + (1 - self.ctc_weight) * loss_att
+            stats.update(loss_att=loss_att.detach(), acc=acc)
+            if not self.training and self.token_list:
+                stats["cer"] = self._error_rate(hyps, text, text_lengths, "char")
+                stats["wer"] = self._error_rate(hyps, text, text_lengths, "word")
+        stats["loss"] = loss.detach()
+        return loss, stats, batch_size
+
+    def _attention_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
+                        text_lengths: torch.Tensor) -> tuple[torch.Tensor, float, list[list[int]]]:
+        """Teacher-forced loss; ``ys_in = <sos> y``, ``ys_out = y <eos>``."""
+        b, length = text.shape
+        valid = torch.arange(length, device=text.device)[None, :] < text_lengths[:, None]  # (B, L)
+        sos = text.new_full((b, 1), self.sos_eos_id)
+        ys_in = torch.cat([sos, text.masked_fill(~valid, self.sos_eos_id)], dim=1)  # (B, L+1)
+        ys_out = torch.cat([text.masked_fill(~valid, -1), text.new_full((b, 1), -1)], dim=1)
+        ys_out[torch.arange(b), text_lengths] = self.sos_eos_id
+        logits = self.decoder(enc, enc_lengths, ys_in)  # (B, L+1, V)
+        loss = self.att_loss(logits, ys_out)
+        mask = ys_out != -1
+        pred = logits.argmax(-1)
+        acc = float((pred[mask] == ys_out[mask]).float().mean())
+        hyps = [row[: n].tolist() for row, n in zip(pred, text_lengths.tolist())]
+        return loss, acc, hyps
+
+    def _error_rate(self, hyps: list[list[int]], refs: torch.Tensor, ref_lengths: torch.Tensor, unit: str) -> float:
+        errors = total = 0
+        for hyp, ref, n in zip(hyps, refs, ref_lengths.tolist()):
+            ref_text, hyp_text = (tokens_to_text([self.token_list[i] for i in ids if 0 < i < self.sos_eos_id])
+                                  for ids in (ref[:n].tolist(), hyp))
+            ref_units, hyp_units = ((t.split() if unit == "word" else list(t.replace(" ", "")))
+                                    for t in (ref_text, hyp_text))
+            errors += edit_distance(ref_units, hyp_units)
+            total += len(ref_units)
+        return errors / max(total, 1)
