@@ -107,6 +107,10 @@ class ManifestDataset:
                              on_rate_mismatch=self.on_rate_mismatch)
         return {"utt_id": row["utt_id"], "speech": wave, "text": row["text"]}
 
+    def utt_id(self, index: int) -> str:
+        """Id of item ``index`` without reading audio."""
+        return self.rows[index]["utt_id"]
+
     def get_text(self, index: int) -> str:
         """Transcript without reading audio (the tokenizer stage reads only this)."""
         return self.rows[index]["text"]

@@ -67,6 +67,14 @@ class CombinedDataset:
         item.setdefault("utt_id", f"{self.split}-{index}")
         return item
 
+    def utt_id(self, index: int) -> str:
+        """The id of item ``index`` without loading audio when the dataset offers ``utt_id(i)``."""
+        part, local = self._locate(index)
+        dataset = self.parts[part]
+        if callable(getattr(dataset, "utt_id", None)):
+            return str(dataset.utt_id(local))
+        return f"{self.split}-{index}"
+
     def get_text(self, index: int) -> str:
         """Transcript of item ``index`` without loading audio when the dataset offers ``get_text``."""
         part, local = self._locate(index)

@@ -79,12 +79,13 @@ class UtteranceDataset:
                              duration=row.get("duration") if row.get("excerpt") else None)
         return {"utt_id": row["utt_id"], "speech": wave, "text": row["text"]}
 
+    def utt_id(self, index: int) -> str:
+        """Id of item ``index`` without reading audio."""
+        return self.rows[index]["utt_id"]
+
     def get_text(self, index: int) -> str:
         """Transcript without reading audio (the tokenizer stage reads only this)."""
         return self.rows[index]["text"]
-
-    def utt_ids(self) -> list[str]:
-        return [r["utt_id"] for r in self.rows]
 
     def duration_of(self, index: int) -> float:
         """Seconds of one utterance: from the row, else the file header (pipes are run once)."""

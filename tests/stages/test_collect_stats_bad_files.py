@@ -1,0 +1,70 @@
+"""collect_stats skips unreadable audio, reports it, and the train loader leaves it out."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from omegaconf import OmegaConf
+
+from vocalis.data.audio import write_audio
+from vocalis.data.features import Fbank
+from vocalis.data.formats import JsonlDataset
+from vocalis.data.pipeline import SpeechTextPipeline
+from vocalis.data.shapes import read_bad_utts, read_split_frames
+from vocalis.stages.collect_stats import collect_split
+from vocalis.train.data import build_loader
+
+RATE = 16000
+
+
+def make_split(root: Path, n_good: int = 6) -> JsonlDataset:
+    """``n_good`` tones plus a broken file and an empty one, as a JSONL manifest."""
+    lines = []
+    for i in range(n_good):
+        t = np.arange(int(RATE * (0.3 + 0.1 * i))) / RATE
+        write_audio(root / f"good{i}.wav", (0.3 * np.sin(2 * np.pi * 300 * (i + 1) * t)).astype(np.float32), RATE)
+        lines.append({"utt_id": f"good{i}", "audio_filepath": f"good{i}.wav", "text": "x"})
+    (root / "broken.wav").write_bytes(b"RIFF but not really audio")
+    sf.write(root / "empty.wav", np.zeros(0, dtype=np.float32), RATE)
+    lines.insert(2, {"utt_id": "broken", "audio_filepath": "broken.wav", "text": "x"})
+    lines.append({"utt_id": "empty", "audio_filepath": "empty.wav", "text": "x"})
+    (root / "split.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return JsonlDataset(root / "split.jsonl")
+
+
+def test_bad_files_are_skipped_listed_and_left_out_of_training(tmp_path):
+    ds = make_split(tmp_path)
+    pipeline = SpeechTextPipeline(Fbank().eval(), None, None)
+    stats = tmp_path / "stats"
+    n = collect_split(ds, pipeline, stats / "train", num_workers=0, with_stats=True, max_bad_fraction=0.3)
+    assert n == 6
+    bad = read_bad_utts(stats, "train")
+    assert [(i, u) for i, u, _ in bad] == [(2, "broken"), (7, "empty")]
+    assert "cannot read audio" in bad[0][2] and "no samples" in bad[1][2]
+    indices, frames = read_split_frames(stats, "train", len(ds))
+    assert indices.tolist() == [0, 1, 3, 4, 5, 6]
+    fbank = Fbank()
+    assert frames.tolist() == [fbank.num_frames(int(RATE * (0.3 + 0.1 * i))) for i in range(6)]
+    assert int(np.load(stats / "train" / "feats_stats.npz")["count"]) == frames.sum()
+
+    cfg = OmegaConf.create({"stats_dir": str(stats), "seed": 0, "frontend": {"_target_": "vocalis.data.features.Fbank"},
+                            "augment": {"specaug": {"num_time_mask": 1}},
+                            "dataloader": {"batch_size": 4, "batch_seconds": None, "num_buckets": 30,
+                                           "num_workers": 0, "shuffle": True, "sort_by_length": True}})
+    loader = build_loader(ds, pipeline, cfg, "train")
+    seen = sorted(u for batch in loader for u in batch["utt_id"])
+    assert seen == [f"good{i}" for i in range(6)]
+    assert loader.dataset.pipeline.augmentation is not None, "the train split augments"
+    assert build_loader(ds, pipeline, cfg, "train").durations_sampler.durations.tolist() == \
+        pytest.approx((frames * 0.01).tolist())
+
+
+def test_too_many_bad_files_fail_naming_the_first_and_write_nothing(tmp_path):
+    ds = make_split(tmp_path, n_good=3)
+    out = tmp_path / "stats" / "valid"
+    with pytest.raises(RuntimeError, match=r"2 of 5 utterances .*max_bad_fraction=0.1.*utterance broken"):
+        collect_split(ds, SpeechTextPipeline(Fbank().eval(), None, None), out, 0, with_stats=False,
+                      max_bad_fraction=0.1)
+    assert not (out / "feats_shape").exists()
