@@ -67,3 +67,20 @@ def test_clipped_audio_warns_with_the_utterance(tmp_path):
         warnings.simplefilter("always")
         load_audio(path, utt_id="loud1")
     assert any("loud1" in str(w.message) and "clipped" in str(w.message) for w in caught)
+    with pytest.raises(AudioError, match=r"loud1 .*% of samples are clipped; drop the utterance"):
+        load_audio(path, utt_id="loud1", clipping="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(path, utt_id="loud1", clipping="ignore")
+
+
+def test_excerpts_and_file_objects(tmp_path):
+    path = tmp_path / "t.wav"
+    write_audio(path, tone(200, 16000), 16000)
+    full, _ = load_audio(path)
+    part, _ = load_audio(path, offset=0.25, duration=0.5)
+    assert np.array_equal(part, full[4000:12000])
+    with open(path, "rb") as f:
+        assert np.array_equal(load_audio(f)[0], full)
+    with pytest.raises(AudioError, match="u9.*no samples in the excerpt"):
+        load_audio(path, utt_id="u9", offset=2.0, duration=0.5)

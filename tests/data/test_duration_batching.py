@@ -123,3 +123,9 @@ def test_loader_advances_epochs_and_restores_its_place(workers):
     full = [[f"u{i}" for i in batch] for batch in a.durations_sampler.batches(2)]
     assert head + rest == full and head != epoch0[:3]
     assert b.state_dict() == {"epoch": 3, "batches_consumed": 0, "seed": 0}
+    # Lightning checkpoints after the last batch, before the iterator is exhausted: that is the next epoch
+    c = loader()
+    it = iter(c)
+    for _ in range(len(c)):
+        next(it)
+    assert c.state_dict() == {"epoch": 1, "batches_consumed": 0, "seed": 0}

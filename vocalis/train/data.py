@@ -62,8 +62,8 @@ class BatchLoader(DataLoader):
     holds the epoch and the number of batches handed out; after ``load_state_dict`` the
     next ``iter()`` continues that epoch after those batches, without reading them.
     Lightning stores this state in its checkpoints (it saves any loader with
-    ``state_dict``). Lightning fetches one batch ahead, so a mid-epoch checkpoint counts
-    that batch as consumed: a resumed run skips at most one batch.
+    ``state_dict``), so a run resumed from a mid-epoch checkpoint trains exactly the
+    batches after the saved step (tests/data/test_loader_resume_lightning.py).
     """
 
     def __init__(self, dataset: PipelineDataset, sampler: DurationBatchSampler, **kwargs: Any):
@@ -84,7 +84,14 @@ class BatchLoader(DataLoader):
         self._epoch, self._delivered, self._fresh = self._epoch + 1, 0, True
 
     def state_dict(self) -> dict:
-        return {"epoch": self._epoch, "batches_consumed": self._delivered, "seed": self.durations_sampler.seed}
+        """``{"epoch", "batches_consumed", "seed"}``; a fully consumed epoch reads as the next one at 0.
+
+        (Lightning may checkpoint after the last batch but before the iterator is exhausted.)
+        """
+        epoch, delivered = self._epoch, self._delivered
+        if delivered and delivered >= len(self.durations_sampler.batches(epoch)):
+            epoch, delivered = epoch + 1, 0
+        return {"epoch": epoch, "batches_consumed": delivered, "seed": self.durations_sampler.seed}
 
     def load_state_dict(self, state: dict) -> None:
         self.durations_sampler.load_state_dict(state)
