@@ -132,3 +132,11 @@ def test_build_augmentation_rejects_unknown_keys_and_nothing_means_none():
         build_augmentation(OmegaConf.create({"speed_perturbation": [0.9, 1.1]}))
     with pytest.raises(ConfigKeyError, match="augment.specaug.num_time_masks.*num_time_mask"):
         build_augmentation(OmegaConf.create({"specaug": {"num_time_masks": 2}}))
+
+
+def test_relative_noise_source_starts_at_the_recipe_folder(tmp_path):
+    write_audio(tmp_path / "noise" / "n.wav", np.full(800, 0.1, dtype=np.float32), RATE)
+    aug = build_augmentation(OmegaConf.create({"noise": {"source": "noise", "snr_db": [10, 10]}}), base_dir=tmp_path)
+    assert aug.wave_ops[0].files == [tmp_path / "noise" / "n.wav"]
+    with pytest.raises(ConfigKeyError, match="did you mean 'snr_db'"):
+        build_augmentation(OmegaConf.create({"noise": {"source": "noise", "snr": [5, 10]}}), base_dir=tmp_path)

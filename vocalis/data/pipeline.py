@@ -89,7 +89,8 @@ def build_augmentation_of(cfg: Any) -> Augmentation | None:
     """The train-time augmentation a training config asks for (``augment:``), or None."""
     from vocalis.data.augment import build_augmentation
 
-    return build_augmentation(cfg.get("augment"), sample_rate_of(cfg), int(cfg.get("seed", 0)))
+    return build_augmentation(cfg.get("augment"), sample_rate_of(cfg), int(cfg.get("seed", 0)),
+                              base_dir=cfg.get("recipe_dir"))
 
 
 def build_pipeline(cfg: Any, with_tokenizer: bool = True) -> SpeechTextPipeline:

@@ -9,6 +9,7 @@ result does not depend on worker count, batch composition or iteration order.
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -64,11 +65,13 @@ class Augmentation:
         return f"Augmentation(wave={self.wave_ops}, spec={self.spec_augment}, seed={self.seed})"
 
 
-def build_augmentation(cfg: Any, sample_rate: int = 16000, seed: int = 0) -> Augmentation | None:
+def build_augmentation(cfg: Any, sample_rate: int = 16000, seed: int = 0,
+                       base_dir: str | Path | None = None) -> Augmentation | None:
     """The ``augment:`` block of training.yaml, or None when it asks for nothing.
 
-    ``speed_perturb``: list of factors; ``noise``: ``{source, snr_db, prob}``;
-    ``specaug``: SpecAugment keyword arguments (or a ``_target_`` block).
+    ``speed_perturb``: list of factors; ``noise``: ``{source, snr_db, prob}`` (a relative
+    ``source`` starts at ``base_dir``, the recipe folder); ``specaug``: SpecAugment keyword
+    arguments (or a ``_target_`` block).
     """
     from omegaconf import OmegaConf
 
@@ -91,7 +94,10 @@ def build_augmentation(cfg: Any, sample_rate: int = 16000, seed: int = 0) -> Aug
                 raise ConfigKeyError(f"unknown key 'augment.noise.{key}'{suggest(key, list(NOISE_KEYS))}")
         if "source" not in noise:
             raise ConfigKeyError("augment.noise needs 'source': a folder or .tsv manifest of noise recordings")
-        ops.append(AddNoise(noise["source"], noise.get("snr_db", (5.0, 20.0)), noise.get("prob", 1.0), sample_rate))
+        source = noise["source"]
+        if base_dir is not None and isinstance(source, str) and not Path(source).is_absolute():
+            source = Path(base_dir) / source
+        ops.append(AddNoise(source, noise.get("snr_db", (5.0, 20.0)), noise.get("prob", 1.0), sample_rate))
     spec = plain.get("specaug")
     spec_augment = None
     if spec and "_target_" in spec:
