@@ -15,9 +15,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training_config", default="conf/training.yaml")
     parser.add_argument("--inference_config", default="conf/inference.yaml")
     parser.add_argument("--metrics_config", default="conf/metrics.yaml")
+    parser.add_argument("--publication_config", default="conf/publication.yaml")
     parser.add_argument("--dry_run", action="store_true", help="list the stages that would run, run nothing")
     parser.epilog = ("key=value arguments anywhere on the line override config keys: training by default, "
-                     "inference.<key>=v and metrics.<key>=v for the others")
+                     "inference.<key>=v, metrics.<key>=v and publication.<key>=v for the others")
 
 
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -37,7 +38,7 @@ def _run(recipe_dir: Path, args: argparse.Namespace) -> int:
     from vocalis.stages.runner import run_stages
 
     files = {}
-    for role in ("training", "inference", "metrics"):
+    for role in ("training", "inference", "metrics", "publication"):
         value = getattr(args, f"{role}_config")
         path = Path(value) if Path(value).is_absolute() else recipe_dir / value
         files[role] = path if value and path.is_file() else None
@@ -59,16 +60,47 @@ def run_recipe(recipe_dir: str | Path, argv: list[str] | None = None) -> int:
     return _run(Path(recipe_dir).resolve(), parse_with_overrides(parser, argv))
 
 
+def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="a folder written by the pack stage")
+    parser.add_argument("inputs", nargs="+", help="audio files, folders of audio files, or wav.scp lists")
+    parser.add_argument("--batch_size", type=int, default=None, help="files per model call (default: the bundle's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--trust_user_code", action="store_true",
+                        help="allow a bundle that carries recipe code (src/) to run it")
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    """Print ``utt_id<TAB>text`` per input, decoded in batches; a progress bar on stderr for many files."""
+    from tqdm import tqdm
+
+    from vocalis.publish import InferenceModel
+    from vocalis.publish.audio_inputs import list_audio_inputs
+
+    pairs = list_audio_inputs(args.inputs)
+    model = InferenceModel.from_packed(args.bundle, trust_user_code=args.trust_user_code, device=args.device,
+                                       batch_size=args.batch_size)
+    outputs = model.transcribe([path for _, path in pairs])
+    for (utt_id, _), output in tqdm(zip(pairs, outputs), total=len(pairs), unit="file", file=sys.stderr,
+                                    disable=len(pairs) <= model.batch_size):
+        print(f"{utt_id}\t{output['text']}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vocalis", description="Vocalis speech toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the stages of a recipe folder")
     run.add_argument("recipe_dir", help="e.g. egs3/digits/asr")
     add_run_arguments(run)
-    args = parse_with_overrides(parser, argv)
+    add_transcribe_arguments(sub.add_parser("transcribe", help="print utt_id<TAB>text for audio with a packed model"))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # file names may hold '=': only `run` takes key=value overrides
+    args = parser.parse_args(argv) if argv[:1] == ["transcribe"] else parse_with_overrides(parser, argv)
     setup_logging()
     if args.command == "run":
         return _run(Path(args.recipe_dir).resolve(), args)
+    if args.command == "transcribe":
+        return _transcribe(args)
     return 2
 
 

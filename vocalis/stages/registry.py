@@ -29,6 +29,7 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("train", "training", lambda c: c.exp_dir),
     StageSpec("infer", "inference", lambda c: c.inference_dir),
     StageSpec("measure", "metrics", lambda c: c.inference_dir),
+    StageSpec("pack", "publication", lambda c: c.exp_dir),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -14,12 +14,14 @@ from vocalis.stages.context import RunContext
 from vocalis.stages.registry import StageSpec, select_stages
 
 log = logging.getLogger("vocalis")
-ROLES = ("training", "inference", "metrics")
-ROLE_PREFIXES = {"inference.": "inference", "metrics.": "metrics", "training.": "training"}
+ROLES = ("training", "inference", "metrics", "publication")
+ROLE_PREFIXES = {"inference.": "inference", "metrics.": "metrics", "publication.": "publication",
+                 "training.": "training"}
 
 
 def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
-    """``key=value`` overrides per role: ``inference.x=1`` and ``metrics.x=1`` go there, the rest to training."""
+    """``key=value`` overrides per role: ``inference.x=1``, ``metrics.x=1`` and ``publication.x=1`` go there,
+    the rest to training."""
     out: dict[str, list[str]] = {role: [] for role in ROLES}
     for item in overrides:
         for prefix, role in ROLE_PREFIXES.items():
@@ -83,6 +85,10 @@ def run_stages(recipe_dir: str | Path, stages: list[str], config_files: dict[str
     selected = select_stages(stages)
     ctx = load_configs(recipe_dir, config_files, overrides or [])
     ctx.dry_run = dry_run
+    if "all" in stages:  # "all" = every stage whose config was given; a named stage needs its config
+        for stage in [s for s in selected if ctx.configs.get(s.role) is None]:
+            log.warning("stage %s skipped: no %s config (pass --%s_config)", stage.name, stage.role, stage.role)
+        selected = [s for s in selected if ctx.configs.get(s.role) is not None]
     for stage in selected:
         ctx.config(stage.role, stage.name)  # fail before any work when a config is missing
     results = {}

@@ -1,0 +1,107 @@
+"""pack the tiny digits model, load the bundle anywhere, transcribe with it; tampering is refused."""
+
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from vocalis.cli import main
+from vocalis.data.audio import load_audio
+from vocalis.infer.scp import read_scp
+from vocalis.publish import BundleIntegrityError, InferenceModel
+from vocalis.stages.runner import run_stages
+
+
+@pytest.fixture(scope="module")
+def packed(trained_digits):
+    files = {**trained_digits.config_files(), "publication": trained_digits.path / "conf/publication.yaml"}
+    results = run_stages(trained_digits.path, ["infer", "measure", "pack"], files, trained_digits.overrides)
+    return trained_digits, results["pack"], files
+
+
+def all_strings(node):
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in all_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in all_strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_bundle_holds_weights_configs_tokenizer_stats_and_card(packed):
+    recipe, bundle, _ = packed
+    assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()) == [
+        "README.md", "config.yaml", "inference.yaml", "meta.yaml", "metrics.json", "model.safetensors",
+        "stats/train/feats_stats.npz", "tokenizer/tokenizer.model", "tokenizer/tokens.txt"]  # no src/: built-in model
+    weights = load_file(str(bundle / "model.safetensors"))
+    source = torch.load(next(recipe.exp_dir.glob("*.ave_*best.pth")), weights_only=True)
+    assert weights.keys() == source.keys() and all(torch.equal(weights[k], source[k]) for k in source)
+    for name in ("config.yaml", "inference.yaml"):
+        strings = all_strings(yaml.safe_load((bundle / name).read_text()))
+        assert not [s for s in strings if s.startswith("/") or str(recipe.path) in s], name
+    config = yaml.safe_load((bundle / "config.yaml").read_text())
+    assert config["tokenizer"]["save_path"] == "tokenizer" and "dataset" not in config
+    meta = yaml.safe_load((bundle / "meta.yaml").read_text())
+    assert meta["needs_user_code"] is False and meta["versions"]["torch"] == torch.__version__
+    assert set(meta["files"]) == {"README.md", "config.yaml", "inference.yaml", "metrics.json", "model.safetensors",
+                                  "stats/train/feats_stats.npz", "tokenizer/tokenizer.model", "tokenizer/tokens.txt"}
+    wer = json.loads((recipe.inference_dir("inference") / "metrics.json").read_text())["WER"]
+    card = (bundle / "README.md").read_text()
+    for test, values in wer.items():
+        assert f"| {test} | {values['WER']} | {values['Snt']} | {values['Wrd']} |" in card
+
+
+def test_moved_bundle_transcribes_like_the_infer_stage(packed, tmp_path):
+    recipe, bundle, _ = packed
+    moved = shutil.copytree(bundle, tmp_path / "elsewhere" / "bundle")
+    model = InferenceModel.from_packed(moved)
+    hyp = read_scp(recipe.inference_dir("inference") / "test" / "hyp.scp")
+    rows = [line.split("\t") for line in (recipe.path / "data/manifest/test.tsv").read_text().splitlines()[1:]]
+    paths = [recipe.path / "data/manifest" / row[1] for row in rows]
+    outputs = model(paths)  # a list: decoded in batches
+    assert [o["text"] for o in outputs] == [hyp[row[0]] for row in rows]
+    wave, rate = load_audio(paths[0])
+    assert model(wave, rate) == outputs[0] == model(str(paths[0]))
+    with pytest.raises(ValueError, match="pass sample_rate"):
+        model(wave)
+
+
+def test_changed_or_added_files_are_refused(packed, tmp_path):
+    _, bundle, _ = packed
+    changed = shutil.copytree(bundle, tmp_path / "changed")
+    with open(changed / "tokenizer/tokens.txt", "a") as f:
+        f.write("extra\n")
+    with pytest.raises(BundleIntegrityError, match="changed tokenizer/tokens.txt"):
+        InferenceModel.from_packed(changed)
+    added = shutil.copytree(bundle, tmp_path / "added")
+    (added / "src").mkdir()
+    (added / "src" / "model.py").write_text("import os\n")
+    with pytest.raises(BundleIntegrityError, match="not listed src/model.py"):
+        InferenceModel.from_packed(added)
+
+
+def test_pack_again_skips_and_other_settings_need_overwrite(packed):
+    recipe, bundle, files = packed
+    before = (bundle / "meta.yaml").stat().st_mtime_ns
+    assert run_stages(recipe.path, ["pack"], files, recipe.overrides)["pack"] == bundle
+    assert (bundle / "meta.yaml").stat().st_mtime_ns == before
+    with pytest.raises(FileExistsError, match="publication.pack.overwrite=true"):
+        run_stages(recipe.path, ["pack"], files, recipe.overrides + ["publication.pack.license=MIT"])
+
+
+def test_transcribe_cli_prints_ids_and_texts(packed, tmp_path, capsys):
+    recipe, bundle, _ = packed
+    audio = recipe.path / "data/audio/test"
+    hyp = read_scp(recipe.inference_dir("inference") / "test" / "hyp.scp")
+    assert main(["transcribe", str(bundle), str(audio), "--batch_size", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{utt}\t{text}" for utt, text in hyp.items()]  # folder order = sorted names = manifest order
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"first {audio / 'test_000001.flac'}\nsecond test_000000.flac\n")
+    shutil.copy(audio / "test_000000.flac", tmp_path / "test_000000.flac")  # relative to the list's folder
+    assert main(["transcribe", str(bundle), str(scp)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"first\t{hyp['test_000001']}", f"second\t{hyp['test_000000']}"]
+    with pytest.raises(ValueError, match="two inputs get the id 'test_000000'"):
+        main(["transcribe", str(bundle), str(audio / "test_000000.flac"), str(tmp_path / "test_000000.flac")])

@@ -1,0 +1,37 @@
+"""A model from recipe code (seed_minimal's src.model.MyModel): src/ travels, loading needs trust."""
+
+import pytest
+import yaml
+
+from vocalis.infer.scp import read_scp
+from vocalis.publish import InferenceModel, UntrustedCodeError
+from vocalis.stages.runner import run_stages
+
+
+@pytest.fixture(scope="module")
+def seed_bundle(recipes, tiny_corpus, trained_digits):  # trained_digits: the shared tiny corpus is built
+    recipe = recipes["seed_minimal"]
+    files = {role: recipe / f"conf/{role}.yaml" for role in ("training", "inference", "metrics", "publication")}
+    overrides = tiny_corpus + ["trainer.max_epochs=1", "dataloader.batch_size=8", "model.hidden_size=32"]
+    results = run_stages(recipe, ["train_tokenizer", "collect_stats", "train", "infer", "pack"], files, overrides)
+    return recipe, results["pack"]
+
+
+def test_src_is_packed_and_listed_only_when_the_model_needs_it(seed_bundle):
+    recipe, bundle = seed_bundle
+    meta = yaml.safe_load((bundle / "meta.yaml").read_text())
+    assert meta["needs_user_code"] is True and meta["user_code_targets"] == ["src.model.MyModel"]
+    assert (bundle / "src/model.py").read_text() == (recipe / "src/model.py").read_text()
+    assert {"src/model.py", "src/inference.py"} <= set(meta["files"])
+    assert "trust_user_code=True" in (bundle / "README.md").read_text()
+
+
+def test_user_code_runs_only_when_trusted(seed_bundle):
+    recipe, bundle = seed_bundle
+    with pytest.raises(UntrustedCodeError, match=r"src\.model\.MyModel.*trust_user_code=True"):
+        InferenceModel.from_packed(bundle)
+    model = InferenceModel.from_packed(bundle, trust_user_code=True)
+    hyp = read_scp(recipe / "exp/training/inference/test/hyp.scp")
+    manifest = recipe.parents[1] / "digits/asr/data/manifest"
+    rows = [line.split("\t") for line in (manifest / "test.tsv").read_text().splitlines()[1:]]
+    assert [o["text"] for o in model([manifest / r[1] for r in rows])] == [hyp[r[0]] for r in rows]
