@@ -43,6 +43,14 @@ def test_all_skips_stages_without_a_config_but_a_named_stage_needs_it(caplog):
         run_stages(RECIPE, ["pack"], files("training", "inference"), dry_run=True)
 
 
+def test_ranks_above_zero_only_train(monkeypatch, caplog):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with caplog.at_level(logging.INFO):
+        run_stages(RECIPE, ["train", "infer", "measure", "pack"], files(*ROLES), dry_run=True)
+    assert "rank 1: stages infer, measure, pack run on rank 0 only" in caplog.text
+    assert "would run stage train" in caplog.text and "would run stage infer" not in caplog.text
+
+
 def test_cli_takes_publication_config(capsys):
     assert main(["run", str(RECIPE), "--stages", "pack", "--dry_run", "--publication_config",
                  "conf/publication.yaml", "publication.pack.name=demo"]) == 0

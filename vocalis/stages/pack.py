@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 INFERENCE_SETTINGS = ("input_key", "output_keys", "idx_key", "batch_size")
 
 
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
 def _request(ctx: RunContext) -> PackRequest:
     cfg = ctx.config("publication", "pack")
     inference = ctx.config("inference", "pack")
@@ -38,9 +42,6 @@ def _request(ctx: RunContext) -> PackRequest:
                        inference_settings={k: _plain(inference.get(k)) for k in INFERENCE_SETTINGS},
                        card={"name": cfg.pack.name, "description": cfg.pack.description, "license": cfg.pack.license})
 
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def run(ctx: RunContext) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -56,6 +57,14 @@ def load_configs(recipe_dir: Path, config_files: dict[str, str | Path | None], o
     return RunContext(recipe_dir=recipe_dir, configs=configs, config_files=files)
 
 
+def process_rank() -> int:
+    """This process's rank in a multi-process (DDP) launch: ``RANK``, else ``LOCAL_RANK``, else 0."""
+    for var in ("RANK", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
 @contextmanager
 def stage_log(stage: StageSpec, log_dir: Path) -> Iterator[Path]:
     """Copy everything logged during a stage to ``<log_dir>/<stage>.log`` (an old log is kept as ``<stage>.1.log``)."""
@@ -91,6 +100,12 @@ def run_stages(recipe_dir: str | Path, stages: list[str], config_files: dict[str
         selected = [s for s in selected if ctx.configs.get(s.role) is not None]
     for stage in selected:
         ctx.config(stage.role, stage.name)  # fail before any work when a config is missing
+    rank = process_rank()
+    if rank != 0:  # DDP re-runs the script per rank: every rank trains, only rank 0 infers, measures, packs
+        after = [s.name for s in selected if s.role != "training"]
+        if after:
+            log.info("rank %d: stages %s run on rank 0 only", rank, ", ".join(after))
+        selected = [s for s in selected if s.role == "training"]
     results = {}
     for stage in selected:
         cfg = ctx.configs[stage.role]
