@@ -1,8 +1,11 @@
 """Shards on a real Dask LocalCluster: 1 and 2 workers write the same bytes; SLURM jobs are described right."""
 
+import urllib.error
+import urllib.request
+
 import pytest
 
-from vocalis.infer.parallel import build_slurm_cluster
+from vocalis.infer.parallel import build_local_cluster, build_slurm_cluster
 from vocalis.infer.parallel_config import check_parallel
 from vocalis.infer.scp import read_scp
 from vocalis.stages.runner import run_stages
@@ -25,6 +28,20 @@ def test_one_and_two_workers_write_identical_scp_files(trained_digits):
     assert len(read_scp(trained_digits.inference_dir("inference_dask2") / "test" / "hyp.scp")) == 6
     for n in (1, 2):  # one cluster for both test sets of the run
         assert logs[n].count("dask: local cluster") == 1 and f"{n} worker(s)" in logs[n]
+
+
+def test_local_cluster_listens_on_loopback_without_dashboard():
+    cluster = build_local_cluster(0)
+    try:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        hosts_ports = [sock.getsockname() for sock in cluster.scheduler.http_server._sockets.values()]
+        assert hosts_ports and all(host == "127.0.0.1" and port != 8787 for host, port in hosts_ports)
+        port = hosts_ports[0][1]
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read() == b"ok"
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5)  # the dashboard page
+    finally:
+        cluster.close()
 
 
 def test_slurm_cluster_and_job_script_from_the_config():

@@ -26,9 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def build_local_cluster(n_workers: int, options: dict[str, Any] | None = None) -> Any:
-    """Worker processes on the loopback interface, one thread each, no dashboard."""
+    """Worker processes on the loopback interface, one thread each, no dashboard.
+
+    The scheduler's plain HTTP endpoints (health, metrics) take an ephemeral loopback port,
+    never 8787, so concurrent runs do not collide.
+    """
     kwargs = {"n_workers": n_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
-              "dashboard_address": None, "silence_logs": logging.WARNING}
+              "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+              "silence_logs": logging.WARNING}
     kwargs.update(options or {})
     return LocalCluster(**kwargs)
 
