@@ -75,7 +75,8 @@ def test_command_line_overrides_win_and_are_checked(tmp_path):
 
 def test_overrides_are_routed_by_prefix():
     routed = split_overrides(["trainer.max_epochs=1", "inference.batch_size=4", "metrics.test_sets=[a]"])
-    assert routed == {"training": ["trainer.max_epochs=1"], "inference": ["batch_size=4"], "metrics": ["test_sets=[a]"]}
+    assert routed == {"training": ["trainer.max_epochs=1"], "inference": ["batch_size=4"], "metrics": ["test_sets=[a]"],
+                      "publication": []}
 
 
 def test_experiment_identity_flows_from_training_to_inference_and_metrics(tmp_path):

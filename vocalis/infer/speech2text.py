@@ -55,14 +55,10 @@ def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load a plain state dict (``.pth``) or a Lightning ``.ckpt`` strictly into ``model``."""
-    if path.suffix == ".ckpt":
-        from vocalis.train.averaging import model_state_dict
+    """Load a ``.pth``/``.ckpt``/``.safetensors`` state dict strictly into ``model``."""
+    from vocalis.train.weights_io import read_weights
 
-        state = model_state_dict(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(read_weights(path), strict=False)
     if missing or unexpected:
         raise KeyError(f"{path} does not fit {type(model).__name__}: missing {missing[:5]}, unexpected "
                        f"{unexpected[:5]}; was it trained with this exp_dir's config.yaml?")
@@ -94,18 +90,37 @@ class Speech2Text:
         self.cfg = OmegaConf.load(config_file)
         if Path(self.cfg.recipe_dir).is_dir():
             activate_recipe(self.cfg.recipe_dir)
-        from vocalis.stages.train import build_model
-
         self.pipeline = build_pipeline(self.cfg)
         self.tokenizer = self.pipeline.tokenizer
-        self.model = build_model(self.cfg)
-        self.checkpoint_path = find_checkpoint(self.exp_dir, checkpoint)
-        load_weights(self.model, self.checkpoint_path)
+        self.model, self.checkpoint_path = self._load_model(checkpoint)
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         if self.method == "beam" and getattr(self.model, "decoder", None) is None:
             raise ValueError(f"decode: beam needs a model with an attention decoder; {type(self.model).__name__} "
                              "has none (use decode: ctc_greedy)")
+
+    def _load_model(self, checkpoint: str) -> tuple[torch.nn.Module, Path]:
+        """The trained model; with ``peft:`` either full LoRA weights, ``merged.pth`` (plain
+        weights) or ``adapter`` (the init sources' base weights + ``adapter/``)."""
+        from vocalis.stages.train import build_model
+        from vocalis.train.init_weights import apply_init
+        from vocalis.train.lora import apply_lora, load_adapter
+        from vocalis.train.weights_io import read_weights
+
+        if checkpoint == "adapter":
+            if not self.cfg.get("peft") or not self.cfg.get("init"):
+                raise ValueError(f"checkpoint: adapter needs an experiment trained with peft: and init: blocks; "
+                                 f"{self.exp_dir}/config.yaml has peft={self.cfg.get('peft')}")
+            model = build_model(self.cfg, with_peft=False)
+            apply_init(model, OmegaConf.to_container(self.cfg.init, resolve=True), self.cfg.recipe_dir)
+            apply_lora(model, OmegaConf.to_container(self.cfg.peft, resolve=True))
+            load_adapter(model, self.exp_dir / "adapter")
+            return model, self.exp_dir / "adapter" / "adapter_model.safetensors"
+        path = find_checkpoint(self.exp_dir, checkpoint)
+        merged = bool(self.cfg.get("peft")) and not any(".lora_A." in k for k in read_weights(path))
+        model = build_model(self.cfg, with_peft=not merged)
+        load_weights(model, path)
+        return model, path
 
     @torch.inference_mode()
     def transcribe(self, waveforms: Sequence[Any]) -> list[dict]:

@@ -27,13 +27,17 @@ from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, fingerprint
 from vocalis.train.averaging import average_state_dicts, model_state_dict, save_weights
 from vocalis.train.data import build_loader
+from vocalis.train.init_weights import apply_freeze, apply_init
+from vocalis.train.lora import apply_lora, merge_lora, save_adapter
+from vocalis.train.weights_io import read_weights
 from vocalis.train.lightning_module import VocalisModule
 
 log = logging.getLogger(__name__)
 
 # Sections whose change makes an existing experiment stale.
 TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_interval", "trainer", "dataloader",
-                     "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion", "augment")
+                     "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion", "augment",
+                     "init", "freeze", "peft")
 
 
 def section_fingerprints(cfg) -> dict[str, str]:
@@ -51,16 +55,42 @@ def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Pa
                            f"conf/training_<name>.yaml), or delete {exp_dir} to start over.")
 
 
-def build_model(cfg) -> torch.nn.Module:
+def build_model(cfg, with_peft: bool = True) -> torch.nn.Module:
     """The model named by ``model:`` (a ``_target_`` block; the recipe folder is importable),
-    or built by the task bridge when ``task:`` is set."""
+    or built by the task bridge when ``task:`` is set; LoRA-wrapped when ``peft:`` is set
+    and ``with_peft``."""
     from vocalis.tasks.registry import resolve_task
 
     cfg = resolve_task(cfg)
     model = instantiate(cfg.model, "model")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: {cfg.model._target_} built a {type(model).__name__}, not a torch.nn.Module")
+    if with_peft and cfg.get("peft"):
+        apply_lora(model, to_plain(cfg.peft))
     return model
+
+
+def prepare_model(cfg, exp_dir: Path, recipe_dir: Path) -> torch.nn.Module:
+    """Build, reuse weights (``init:``, report in exp_dir), wrap adapters (``peft:``), freeze (``freeze:``)."""
+    model = build_model(cfg, with_peft=False)
+    if cfg.get("init"):
+        apply_init(model, to_plain(cfg.init), recipe_dir).write(exp_dir)
+    if cfg.get("peft"):
+        wrapped = apply_lora(model, to_plain(cfg.peft))
+        log.info("peft: LoRA adapters on %d Linear modules (%s, ...)", len(wrapped), wrapped[0])
+    apply_freeze(model, list(cfg.get("freeze") or []))
+    _log_parameters(model)
+    return model
+
+
+def _export_peft(model: torch.nn.Module, cfg, exp_dir: Path) -> None:
+    """Adapter-only weights (``adapter/``) and merged plain weights (``merged.pth``) from the best average."""
+    import copy
+
+    model.load_state_dict(read_weights(exp_dir), strict=True)
+    save_adapter(model, to_plain(cfg.peft), exp_dir / "adapter")
+    save_weights(merge_lora(copy.deepcopy(model)).state_dict(), exp_dir / "merged.pth")
+    log.info("peft: wrote %s and %s", exp_dir / "adapter", exp_dir / "merged.pth")
 
 
 def _trainer_kwargs(cfg) -> dict:
@@ -119,8 +149,7 @@ def run(ctx: RunContext) -> None:
     train_loader = build_loader(train_set, pipeline, cfg, "train", seed=int(cfg.seed))
     valid_loader = build_loader(valid_set, pipeline, cfg, "valid", seed=int(cfg.seed))
 
-    model = build_model(cfg)
-    _log_parameters(model)
+    model = prepare_model(cfg, exp_dir, ctx.recipe_dir)
     loss_fn = instantiate(cfg.loss, "loss") if cfg.get("loss") else None
     module = VocalisModule(model, loss_fn, cfg.optimizer, cfg.get("scheduler"), cfg.scheduler_interval)
 
@@ -134,5 +163,7 @@ def run(ctx: RunContext) -> None:
     trainer.fit(module, train_loader, valid_loader, ckpt_path=last_ckpt if resume else None)
     if trainer.global_rank == 0:
         _write_weights(exp_dir, checkpoint_cb, monitor, int(top_k))
+        if cfg.get("peft"):
+            _export_peft(model, cfg, exp_dir)
         done.write(fp, sections=sections, global_step=trainer.global_step,
                    best_score=float(checkpoint_cb.best_model_score) if checkpoint_cb.best_model_score is not None else None)

@@ -10,27 +10,9 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.transformer_encoder import sinusoidal_positions
-
-
-class MultiHeadAttention(nn.Module):
-    """``(N, Lq, D)`` queries over ``(N, Lk, D)`` keys/values; ``mask (N or 1, Lq or 1, Lk)`` True = attend."""
-
-    def __init__(self, d_model: int, num_heads: int, dropout: float):
-        super().__init__()
-        self.h, self.d_k, self.dropout = num_heads, d_model // num_heads, dropout
-        self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model) for _ in range(4))
-
-    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        n, lq, _ = query.shape
-        q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)
-        k = self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
-        v = self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(n, lq, -1))
 
 
 class DecoderLayer(nn.Module):

@@ -1,4 +1,9 @@
-"""Pre-norm Transformer encoder over subsampled features, on torch's fused attention layers."""
+"""Pre-norm Transformer encoder over subsampled features (ESPnet2's ``encoder: transformer``).
+
+Layers are plain ``nn.Linear`` + ``scaled_dot_product_attention`` rather than
+``nn.TransformerEncoderLayer``, whose inference fast path reads weights directly and
+would bypass adapters (LoRA) wrapped around its Linear modules.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -20,6 +26,23 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.T
     return table
 
 
+class EncoderLayer(nn.Module):
+    """``x + Att(LN(x))`` then ``x + FFN(LN(x))``, FFN = ``Linear -> ReLU -> Dropout -> Linear``."""
+
+    def __init__(self, d_model: int, num_heads: int, ffn_dim: int, dropout: float, attention_dropout: float):
+        super().__init__()
+        self.norm_att, self.norm_ff = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.att = MultiHeadAttention(d_model, num_heads, attention_dropout)
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """``x (B, T, D)``, ``key_mask (B, 1, T)`` True on valid frames."""
+        h = self.norm_att(x)
+        x = x + self.dropout(self.att(h, h, key_mask))
+        return x + self.dropout(self.ff(self.norm_ff(x)))
+
+
 class TransformerEncoder(nn.Module):
     """``(B, T, F)`` features -> ``(B, T', output_size)`` encodings and ``(B,)`` lengths.
 
@@ -29,18 +52,20 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, input_size: int = 80, output_size: int = 144, attention_heads: int = 4,
                  linear_units: int = 576, num_blocks: int = 6, dropout_rate: float = 0.1,
-                 subsampling_factor: int = 4, subsampling_channels: int | None = None):
+                 attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
+                 subsampling_channels: int | None = None):
         super().__init__()
         self.d_model = self.output_size = output_size
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.dropout = nn.Dropout(dropout_rate)
-        layer = nn.TransformerEncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.layers = nn.TransformerEncoder(layer, num_blocks, norm=nn.LayerNorm(output_size),
-                                            enable_nested_tensor=False)
+        self.layers = nn.ModuleList(EncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
+                                                 attention_dropout_rate) for _ in range(num_blocks))
+        self.norm = nn.LayerNorm(output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
-        pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
-        return self.layers(x, src_key_padding_mask=pad_mask), lengths
+        key_mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])[:, None]  # (B, 1, T')
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        return self.norm(x), lengths
