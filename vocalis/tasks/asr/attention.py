@@ -80,6 +80,18 @@ class RelPositionMultiHeadAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, -1))
 
 
+def run_rel_position_blocks(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shared forward of the relative-position encoders (conformer, e-branchformer):
+    ``encoder.subsampling`` -> ``encoder.pos`` -> each of ``encoder.blocks(x, pos, pad_mask)``."""
+    x, lengths = encoder.subsampling(x, lengths)
+    x, pos = encoder.pos(x)
+    pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
+    for block in encoder.blocks:
+        x = block(x, pos, pad_mask)
+    return x, lengths
+
+
 class MultiHeadAttention(nn.Module):
     """``(N, Lq, D)`` queries over ``(N, Lk, D)`` keys/values; ``mask (N or 1, Lq or 1, Lk)`` True = attend."""
 

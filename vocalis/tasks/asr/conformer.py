@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vocalis.tasks.asr.attention import RelPositionalEncoding, RelPositionMultiHeadAttention
+from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMultiHeadAttention,
+                                         run_rel_position_blocks)
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -88,9 +89,4 @@ class ConformerEncoder(nn.Module):
                                     for _ in range(num_blocks))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, lengths = self.subsampling(x, lengths)
-        x, pos = self.pos(x)
-        pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
-        for block in self.blocks:
-            x = block(x, pos, pad_mask)
-        return x, lengths
+        return run_rel_position_blocks(self, x, lengths)
