@@ -18,8 +18,6 @@ from the task with the same parameters.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
 from vocalis.config.schema import ConfigKeyError, suggest
@@ -75,7 +73,7 @@ class ASRTask:
         if decoder is None:
             model_conf.setdefault("ctc_weight", 1.0)
         model = {"_target_": MODEL, "vocab_size": vocab_size, "encoder": encoder, "decoder": decoder,
-                 **model_conf, "token_list": str(Path(str(cfg.tokenizer.save_path)) / "tokens.txt")}
+                 **model_conf, "token_list": "${tokenizer.save_path}/tokens.txt"}  # follows a moved tokenizer
         with _writable(out):
             out.task = None
             out.model = model
