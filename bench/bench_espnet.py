@@ -1,0 +1,535 @@
+"""Vocalis vs ESPnet (espnet 202611) side by side in one run: training speed, beam-10 joint
+CTC/attention decoding speed with hypothesis agreement on the same weights, CTC greedy speed.
+
+    python bench/bench_espnet.py                       # full run (sets up the ESPnet venv if missing)
+    python bench/bench_espnet.py --train-steps 40 --test-utts 40   # quick
+    python bench/bench_espnet.py --skip-espnet         # reuse the cached ESPnet results
+
+Model (both sides, the baseline of /work/shared/reference/espnet3-baseline.md): transformer encoder
+256-d, 4 heads, 1024 units, 6 blocks, conv2d x4 subsampling; transformer decoder 3 blocks, 1024 units;
+ctc_weight 0.3, lsm_weight 0.1; 80-dim fbank + utterance MVN; Adam 1e-3, WarmupLR(100), clip 1.0;
+batches of 16 utterances sorted by duration, in a seeded shuffled order, the same batches on both sides.
+
+ESPnet runs in its own Python 3.12 venv (``~/.cache/vocalis-bench/espnet-venv``; never a Vocalis
+dependency) as a subprocess: ``bench/espnet_driver.py`` builds espnet2's ESPnetASRModel through
+ASRTask's argument parser and decodes with espnet2's ``Speech2Text``. Vocalis runs in this interpreter.
+The two take turns (chunks of training steps, chunks of test utterances) so load from other users of
+the shared cores hits both alike.
+
+1. Training utt/s: 16 / median step time over the steady-state steps (the first ``--warmup-steps``
+   are skipped). A step is forward + backward + clip + optimizer step, with the feature extraction
+   inside it on both sides (ESPnet's frontend runs in the model; Vocalis' Kaldi fbank + MVN is timed
+   as part of the step). Audio is read before the clock starts.
+2. Beam 10, ctc_weight 0.3: ESPnet's ``Speech2Text`` (BatchBeamSearch, batch 1) vs Vocalis'
+   ``beam_search`` on the ESPnet-trained weights converted to ``HybridCTCAttentionModel``
+   (:func:`convert_espnet_state_dict`) and fed ESPnet's own frontend features, so the hypotheses
+   can agree exactly. Vocalis' fbank is still computed (and timed) on every waveform so its RTF
+   pays for a frontend too. Agreement = identical token sequences. Reported for Vocalis batch 1
+   and batch ``--decode-batch``.
+3. CTC greedy: Vocalis' own trained model (its own fbank), batches of 16 sorted by duration.
+
+Writes the table as JSON to ``--json`` (default ``~/.cache/vocalis-bench/bench_espnet.json``); ESPnet's
+results are cached in ``~/.cache/vocalis-bench/espnet_results.json`` (+ ``espnet-work/``) for --skip-espnet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from vocalis.data.audio import load_audio
+from vocalis.data.features import Fbank
+from vocalis.data.manifest import read_manifest
+from vocalis.data.tokenizer import Tokenizer, train_sentencepiece
+from vocalis.decode.beam_search import BeamSearchOptions, beam_search
+from vocalis.decode.ctc_greedy import ctc_greedy
+from vocalis.metrics.alignment import edit_distance
+from vocalis.tasks.asr.decoder import TransformerDecoder
+from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
+from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
+from vocalis.train.schedulers import WarmupLR
+
+CACHE = Path(os.environ.get("VOCALIS_BENCH_CACHE", Path.home() / ".cache" / "vocalis-bench"))
+HERE = Path(__file__).resolve().parent
+ESPNET_PIP = ["espnet[asr,train]==202611", "lightning", "protobuf", "tensorboard", "dask[distributed]",
+              "dask_jobqueue", "editdistance", "jiwer"]
+ENC = dict(output_size=256, attention_heads=4, linear_units=1024, num_blocks=6, dropout_rate=0.1,
+           positional_dropout_rate=0.1, attention_dropout_rate=0.0, input_layer="conv2d", normalize_before=True)
+DEC = dict(attention_heads=4, linear_units=1024, num_blocks=3, dropout_rate=0.1, positional_dropout_rate=0.1,
+           self_attention_dropout_rate=0.0, src_attention_dropout_rate=0.0)
+MODEL_CONF = dict(ctc_weight=0.3, lsm_weight=0.1, length_normalized_loss=False)
+FRONTEND = dict(fs=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80)
+BATCH = 16
+LR, WARMUP = 1e-3, 100
+
+
+# ----------------------------------------------------------------------------- ESPnet venv + driver
+def find_python312() -> str:
+    for cand in [shutil.which("python3.12"), *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12")))]:
+        if cand and Path(cand).exists():
+            return cand
+    raise SystemExit("ESPnet 202611 needs Python 3.12 and none was found (pyenv install 3.12.1, or put python3.12 "
+                     "on PATH); or run with --skip-espnet on cached results")
+
+
+def ensure_espnet_venv(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if python.exists():
+        check = subprocess.run([str(python), "-c", "import espnet, espnet2.bin.asr_inference; print(espnet.__version__)"],
+                               capture_output=True, text=True)
+        if check.returncode == 0:
+            return python
+        print(f"[setup] ESPnet venv at {venv} is broken ({check.stderr.strip().splitlines()[-1:]}); reinstalling")
+    print(f"[setup] ESPnet venv missing: creating {venv} (Python 3.12, {' '.join(ESPNET_PIP)}; ~7 GB, a few minutes)")
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([find_python312(), "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *ESPNET_PIP], check=True)
+    print(f"[setup] ESPnet venv ready: {python}")
+    return python
+
+
+class EspnetProcess:
+    """The driver subprocess; ``call(cmd, **kw)`` sends one command and returns its JSON reply."""
+
+    def __init__(self, python: Path, threads: int, log_path: Path):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
+                   NLTK_DATA=str(CACHE / "nltk_data"))
+        env.pop("PYTHONPATH", None)
+        self.log = open(log_path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen([str(python), str(HERE / "espnet_driver.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=str(CACHE))
+
+    def call(self, cmd: str, **kw) -> dict:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("@@JSON "):
+                out = json.loads(line[7:])
+                if not out.get("ok"):
+                    raise RuntimeError(f"ESPnet driver failed on {cmd}: {out.get('error')}\n{out.get('traceback')}")
+                return out
+            self.log.write(line)
+        raise RuntimeError(f"ESPnet driver exited (rc {self.proc.wait()}); see {self.log.name}")
+
+    def close(self) -> None:
+        try:
+            self.call("quit")
+        except Exception:
+            pass
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+# ----------------------------------------------------------------------------- data
+def load_corpus(data: Path, cache: Path) -> tuple[list[dict], list[dict], Tokenizer]:
+    train, test = (read_manifest(data / "manifest" / f"{s}.tsv") for s in ("train", "test"))
+    tok_dir = data / "tokenizer" / "bpe_30"
+    if not (tok_dir / "tokenizer.model").is_file():
+        tok_dir = cache / "tokenizer"
+        if not (tok_dir / "tokenizer.model").is_file():
+            print(f"[data] no tokenizer in {data}/tokenizer/bpe_30: training a bpe-30 one into {tok_dir}")
+            train_sentencepiece([r["text"] for r in train], tok_dir, 30, "bpe")
+    return train, test, Tokenizer.from_dir(tok_dir)
+
+
+def make_batches(train: list[dict], tokenizer: Tokenizer, steps: int, seed: int = 0) -> list[list[dict]]:
+    """ESPnet's ``sorted`` batches: utterances sorted by duration, cut into 16s, batch order shuffled per epoch."""
+    rows = sorted(train, key=lambda r: (float(r["duration"]), r["utt_id"]))
+    chunks = [rows[i:i + BATCH] for i in range(0, len(rows) - BATCH + 1, BATCH)]
+    rng, out = random.Random(seed), []
+    while len(out) < steps:
+        order = list(range(len(chunks)))
+        rng.shuffle(order)
+        out += [chunks[i] for i in order]
+    return [[{"utt_id": r["utt_id"], "path": r["path"], "ids": tokenizer.encode(r["text"])} for r in b]
+            for b in out[:steps]]
+
+
+# ----------------------------------------------------------------------------- Vocalis side
+def build_vocalis(vocab: int) -> HybridCTCAttentionModel:
+    enc = TransformerEncoder(80, ENC["output_size"], ENC["attention_heads"], ENC["linear_units"], ENC["num_blocks"],
+                             ENC["dropout_rate"], subsampling_factor=4)
+    dec = TransformerDecoder(vocab, ENC["output_size"], DEC["attention_heads"], DEC["linear_units"], DEC["num_blocks"],
+                             DEC["dropout_rate"], DEC["self_attention_dropout_rate"], DEC["src_attention_dropout_rate"])
+    return HybridCTCAttentionModel(vocab, enc, dec, MODEL_CONF["ctc_weight"], MODEL_CONF["lsm_weight"],
+                                   MODEL_CONF["length_normalized_loss"])
+
+
+class VocalisFrontend:
+    """Kaldi fbank (Vocalis' Fbank, batched) + utterance mean normalisation over the valid frames."""
+
+    def __init__(self):
+        self.fbank = Fbank(n_mels=80).eval()
+
+    def __call__(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        lens = torch.tensor([len(w) for w in waves])
+        x = torch.zeros(len(waves), int(lens.max()))
+        for i, w in enumerate(waves):
+            x[i, : len(w)] = w
+        feats, flens = self.fbank.forward_batch(x, lens)
+        valid = (torch.arange(feats.shape[1])[None, :] < flens[:, None])[..., None]
+        mean = (feats * valid).sum(1, keepdim=True) / flens[:, None, None]
+        return (feats - mean) * valid, flens
+
+
+class VocalisTrainer:
+    def __init__(self, vocab: int, seed: int = 0):
+        torch.manual_seed(seed)
+        self.model = build_vocalis(vocab)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
+        self.sched = WarmupLR(self.opt, warmup_steps=WARMUP)
+        self.frontend = VocalisFrontend()
+        self.waves: dict[str, torch.Tensor] = {}
+
+    def wave(self, path: str) -> torch.Tensor:
+        if path not in self.waves:
+            self.waves[path] = torch.from_numpy(load_audio(path, 16000)[0])
+        return self.waves[path]
+
+    def train(self, batches: list[list[dict]]) -> dict:
+        self.model.train()
+        prepared = []
+        for b in batches:
+            ids = [torch.tensor(u["ids"]) for u in b]
+            text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
+            prepared.append(([self.wave(u["path"]) for u in b], text, torch.tensor([len(i) for i in ids])))
+        times, losses = [], []
+        for waves, text, tl in prepared:
+            start = time.perf_counter()
+            with torch.no_grad():
+                feats, flens = self.frontend(waves)
+            loss, _, _ = self.model(feats, flens, text, tl)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            self.sched.step()
+            self.opt.zero_grad(set_to_none=True)
+            times.append(time.perf_counter() - start)
+            losses.append(float(loss.detach()))
+        return {"times": times, "losses": losses}
+
+
+# ----------------------------------------------------------------------------- weight conversion
+def convert_espnet_state_dict(esp: dict[str, torch.Tensor], target: dict[str, torch.Tensor], num_blocks: int,
+                              dec_blocks: int) -> dict[str, torch.Tensor]:
+    """espnet2 ESPnetASRModel (transformer encoder/decoder, conv2d input layer) -> HybridCTCAttentionModel.
+
+    ``target`` is the Vocalis model's state dict (to pick its encoder layout: Vocalis' own EncoderLayer
+    with ``att.{q,k,v,out}``/``norm_att``/``norm_ff``, or the older ``nn.TransformerEncoderLayer`` with a
+    fused ``in_proj``). Same architecture up to naming; the numerical mismatches are handled by
+    :func:`match_espnet_numerics`. Every ESPnet parameter must be used (checked here) and every Vocalis
+    tensor filled (checked by the caller's strict load).
+    """
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    own_layer = "encoder.layers.0.att.q.weight" in target
+
+    def take(src: str, dst: str) -> None:
+        out[dst] = esp[src]
+        used.add(src)
+
+    for kind in ("weight", "bias"):
+        take(f"encoder.embed.conv.0.{kind}", f"encoder.subsampling.conv.0.{kind}")
+        take(f"encoder.embed.conv.2.{kind}", f"encoder.subsampling.conv.2.{kind}")
+        out_src = f"encoder.embed.out.0.{kind}" if f"encoder.embed.out.0.{kind}" in esp else f"encoder.embed.out.{kind}"
+        take(out_src, f"encoder.subsampling.out.{kind}")
+        take(f"encoder.after_norm.{kind}", f"encoder.norm.{kind}" if own_layer else f"encoder.layers.norm.{kind}")
+        take(f"decoder.after_norm.{kind}", f"decoder.norm.{kind}")
+        take(f"decoder.output_layer.{kind}", f"decoder.output.{kind}")
+        take(f"ctc.ctc_lo.{kind}", f"ctc_head.{kind}")
+        for i in range(num_blocks):
+            e = f"encoder.encoders.{i}"
+            if own_layer:
+                v = f"encoder.layers.{i}"
+                for x in ("q", "k", "v", "out"):
+                    take(f"{e}.self_attn.linear_{x}.{kind}", f"{v}.att.{x}.{kind}")
+                take(f"{e}.feed_forward.w_1.{kind}", f"{v}.ff.0.{kind}")
+                take(f"{e}.feed_forward.w_2.{kind}", f"{v}.ff.3.{kind}")
+                take(f"{e}.norm1.{kind}", f"{v}.norm_att.{kind}")
+                take(f"{e}.norm2.{kind}", f"{v}.norm_ff.{kind}")
+            else:
+                v = f"encoder.layers.layers.{i}"
+                out[f"{v}.self_attn.in_proj_{kind}"] = torch.cat([esp[f"{e}.self_attn.linear_{x}.{kind}"] for x in "qkv"])
+                used.update(f"{e}.self_attn.linear_{x}.{kind}" for x in "qkv")
+                take(f"{e}.self_attn.linear_out.{kind}", f"{v}.self_attn.out_proj.{kind}")
+                take(f"{e}.feed_forward.w_1.{kind}", f"{v}.linear1.{kind}")
+                take(f"{e}.feed_forward.w_2.{kind}", f"{v}.linear2.{kind}")
+                take(f"{e}.norm1.{kind}", f"{v}.norm1.{kind}")
+                take(f"{e}.norm2.{kind}", f"{v}.norm2.{kind}")
+        for i in range(dec_blocks):
+            e, v = f"decoder.decoders.{i}", f"decoder.layers.{i}"
+            for att_e, att_v in (("self_attn", "self_att"), ("src_attn", "src_att")):
+                for x in ("q", "k", "v", "out"):
+                    take(f"{e}.{att_e}.linear_{x}.{kind}", f"{v}.{att_v}.{x}.{kind}")
+            take(f"{e}.feed_forward.w_1.{kind}", f"{v}.ff.0.{kind}")
+            take(f"{e}.feed_forward.w_2.{kind}", f"{v}.ff.3.{kind}")
+            for n, m in (("norm1", "norm_self"), ("norm2", "norm_src"), ("norm3", "norm_ff")):
+                take(f"{e}.{n}.{kind}", f"{v}.{m}.{kind}")
+    take("decoder.embed.0.weight", "decoder.embed.weight")
+    left = [k for k in esp if k not in used and not k.startswith(("frontend.", "normalize."))]
+    if left:
+        raise KeyError(f"ESPnet tensors not converted: {left}")
+    return out
+
+
+def match_espnet_numerics(model: HybridCTCAttentionModel) -> list[str]:
+    """Make the converted Vocalis model compute what ESPnet computes; returns what had to change.
+
+    Mismatches found (the rest maps 1:1): torch's LayerNorm eps 1e-5 vs ESPnet's LayerNorm 1e-12
+    (every norm), and, in the older Vocalis encoder built on nn.TransformerEncoderLayer, a GELU
+    feed-forward where ESPnet's PositionwiseFeedForward uses ReLU.
+    """
+    changes = []
+    for layer in getattr(getattr(model.encoder, "layers", None), "layers", []):
+        if getattr(layer, "activation_relu_or_gelu", 1) != 1:
+            layer.activation, layer.activation_relu_or_gelu = F.relu, 1
+            changes.append("encoder FFN activation gelu -> relu")
+    changes = sorted(set(changes))
+    n = 0
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.LayerNorm) and mod.eps != 1e-12:
+            mod.eps = 1e-12
+            n += 1
+    if n:
+        changes.append(f"LayerNorm eps 1e-5 -> 1e-12 ({n} norms, as ESPnet's LayerNorm)")
+    return changes
+
+
+# ----------------------------------------------------------------------------- decoding
+def pad_feats(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    lens = torch.tensor([f.shape[0] for f in feats])
+    return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens
+
+
+@torch.inference_mode()
+def vocalis_beam(model, items: list[dict], batch_size: int, frontend: VocalisFrontend, opts: BeamSearchOptions,
+                 use_espnet_feats: bool) -> tuple[float, dict[str, list[int]]]:
+    """Decode ``items`` (sorted by length, batches of ``batch_size``); returns (seconds, utt_id -> ids)."""
+    order = sorted(items, key=lambda it: len(it["wave"]))
+    hyps, total = {}, 0.0
+    for i in range(0, len(order), batch_size):
+        batch = order[i:i + batch_size]
+        start = time.perf_counter()
+        own, own_lens = frontend([it["wave"] for it in batch])  # always paid for, see the module docstring
+        feats, lens = pad_feats([it["esp_feats"] for it in batch]) if use_espnet_feats else (own, own_lens)
+        enc, enc_lens = model.encode(feats, lens)
+        nbest = beam_search(model.decoder, model.ctc_head, enc, enc_lens, model.sos_eos_id, opts)
+        total += time.perf_counter() - start
+        for it, h in zip(batch, nbest):
+            hyps[it["utt_id"]] = h[0].tokens if h else []
+    return total, hyps
+
+
+@torch.inference_mode()
+def vocalis_ctc_greedy(model, items: list[dict], batch_size: int, frontend: VocalisFrontend) -> tuple[float, dict]:
+    order = sorted(items, key=lambda it: len(it["wave"]))
+    hyps, total = {}, 0.0
+    for i in range(0, len(order), batch_size):
+        batch = order[i:i + batch_size]
+        start = time.perf_counter()
+        feats, lens = frontend([it["wave"] for it in batch])
+        logits, out_lens = model.ctc_logits(feats, lens)
+        ids = ctc_greedy(logits, out_lens)
+        total += time.perf_counter() - start
+        hyps.update({it["utt_id"]: h for it, h in zip(batch, ids)})
+    return total, hyps
+
+
+def wer(refs: dict[str, str], hyps: dict[str, str]) -> float:
+    errs = sum(edit_distance(refs[u].split(), hyps[u].split()) for u in hyps)
+    return 100.0 * errs / max(1, sum(len(refs[u].split()) for u in hyps))
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="/tmp/demo/egs3/digits/asr/data", help="built digits data folder (read only)")
+    parser.add_argument("--train-steps", type=int, default=150, help="training steps per side (the decode model "
+                        "is ESPnet's after these steps)")
+    parser.add_argument("--warmup-steps", type=int, default=10, help="first steps left out of the timing")
+    parser.add_argument("--chunk", type=int, default=10, help="steps per turn when interleaving the two sides")
+    parser.add_argument("--test-utts", type=int, default=100)
+    parser.add_argument("--decode-chunk", type=int, default=25, help="test utterances per turn")
+    parser.add_argument("--decode-batch", type=int, default=8, help="Vocalis beam-search batch (besides batch 1)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-espnet", action="store_true", help="reuse cached ESPnet results")
+    parser.add_argument("--espnet-venv", type=Path, default=CACHE / "espnet-venv")
+    parser.add_argument("--json", type=Path, default=CACHE / "bench_espnet.json")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = CACHE / "espnet-work"
+    esp_cache = CACHE / "espnet_results.json"
+    train, test, tokenizer = load_corpus(Path(args.data), CACHE)
+    vocab = tokenizer.vocab_size
+    batches = make_batches(train, tokenizer, args.train_steps)
+    test = test[: args.test_utts]
+    refs = {r["utt_id"]: r["text"] for r in test}
+    setting = {"data": str(Path(args.data).resolve()), "train_steps": args.train_steps, "test_utts": len(test),
+               "threads": args.threads, "batches": [[u["utt_id"] for u in b] for b in batches[:3]]}
+
+    esp = None
+    if args.skip_espnet:
+        if not esp_cache.is_file():
+            raise SystemExit(f"--skip-espnet: no cached ESPnet results at {esp_cache}; run once without it")
+        esp_res = json.loads(esp_cache.read_text())
+        if esp_res["setting"] != setting:
+            print(f"[warn] cached ESPnet results were made with another setting: {esp_res['setting'] | {'batches': '...'}}")
+        print(f"[espnet] reusing cached results from {esp_cache} (measured {esp_res['when']})")
+    else:
+        python = ensure_espnet_venv(args.espnet_venv)
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        esp = EspnetProcess(python, args.threads, CACHE / "espnet_driver.log")
+        info = esp.call("init", work=str(work), token_list=tokenizer.token_list, threads=args.threads, seed=0,
+                        frontend_conf=FRONTEND, encoder_conf=ENC, decoder_conf=DEC, model_conf=MODEL_CONF, lr=LR,
+                        warmup_steps=WARMUP)
+        esp_res = {"setting": setting, "when": time.strftime("%Y-%m-%d %H:%M"), "espnet": info["espnet"],
+                   "torch": info["torch"], "params": info["params"], "train_times": [], "train_losses": [],
+                   "decode": []}
+        print(f"[espnet] espnet {info['espnet']}, torch {info['torch']}, {info['params']:,} parameters, "
+              f"{info['threads']} threads")
+
+    voc = VocalisTrainer(vocab)
+    n_voc = sum(p.numel() for p in voc.model.parameters() if p.requires_grad)
+    print(f"[vocalis] torch {torch.__version__}, {n_voc:,} parameters, {torch.get_num_threads()} threads")
+
+    # 1. training, interleaved chunks over the same batches
+    voc_times, voc_losses = [], []
+    t0 = time.time()
+    for i in range(0, len(batches), args.chunk):
+        chunk = batches[i:i + args.chunk]
+        if esp is not None:
+            r = esp.call("train", batches=[[{"path": u["path"], "ids": u["ids"]} for u in b] for b in chunk])
+            esp_res["train_times"] += r["times"]
+            esp_res["train_losses"] += r["losses"]
+        r = voc.train(chunk)
+        voc_times += r["times"]
+        voc_losses += r["losses"]
+        k = len(voc_times)
+        esp_t = esp_res["train_times"][k - len(chunk):k]
+        print(f"[train] steps {k:4d}/{len(batches)}  espnet {statistics.median(esp_t):.3f} s/step "
+              f"loss {esp_res['train_losses'][k - 1]:.1f}  |  vocalis {statistics.median(r['times']):.3f} s/step "
+              f"loss {voc_losses[-1]:.1f}  ({time.time() - t0:.0f} s)", flush=True)
+    w = args.warmup_steps
+    esp_step = statistics.median(esp_res["train_times"][w:len(batches)])
+    voc_step = statistics.median(voc_times[w:])
+    paired = statistics.median(e / v for e, v in zip(esp_res["train_times"][w:], voc_times[w:]))
+
+    # 2. beam 10 on the same (converted) weights, interleaved chunks of test utterances
+    items = [{"utt_id": r["utt_id"], "path": r["path"], "wave": torch.from_numpy(load_audio(r["path"], 16000)[0])}
+             for r in test]
+    audio_s = sum(len(it["wave"]) for it in items) / 16000
+    if esp is not None:
+        esp.call("save")
+    conv = build_vocalis(vocab)
+    state = convert_espnet_state_dict(torch.load(work / "model.pth", map_location="cpu", weights_only=True),
+                                      conv.state_dict(), ENC["num_blocks"], DEC["num_blocks"])
+    conv.load_state_dict(state, strict=True)
+    changes = match_espnet_numerics(conv)
+    conv.eval()
+    opts = BeamSearchOptions(beam_size=10, ctc_weight=0.3)
+    frontend = VocalisFrontend()
+    voc_b1_s = voc_bn_s = 0.0
+    voc_b1, voc_bn, enc_diff = {}, {}, 0.0
+    for i in range(0, len(items), args.decode_chunk):
+        chunk = items[i:i + args.decode_chunk]
+        feats_file = work / f"feats_{i}.pt"
+        if esp is not None:
+            r = esp.call("decode", utts=[{"utt_id": it["utt_id"], "path": it["path"]} for it in chunk],
+                         beam_size=10, ctc_weight=0.3, dump_feats=str(feats_file),
+                         bpemodel=str(tokenizer.model_file))
+            esp_res["decode"] += r["utts"]
+        dumped = torch.load(feats_file, map_location="cpu", weights_only=True)
+        for it in chunk:
+            it["esp_feats"] = dumped[it["utt_id"]]["feats"]
+        with torch.inference_mode():  # conversion check: encoder outputs on the same inputs
+            for it in chunk[:3]:
+                f = it["esp_feats"][None]
+                enc, _ = conv.encode(f, torch.tensor([f.shape[1]]))
+                enc_diff = max(enc_diff, float((enc[0] - dumped[it["utt_id"]]["enc"]).abs().max()))
+        if i == 0:
+            vocalis_beam(conv, chunk[:2], 1, frontend, opts, True)  # warm-up
+        s, h = vocalis_beam(conv, chunk, 1, frontend, opts, True)
+        voc_b1_s, voc_b1 = voc_b1_s + s, voc_b1 | h
+        s, h = vocalis_beam(conv, chunk, args.decode_batch, frontend, opts, True)
+        voc_bn_s, voc_bn = voc_bn_s + s, voc_bn | h
+        done = esp_res["decode"][: i + len(chunk)]
+        print(f"[decode] {i + len(chunk):4d}/{len(items)} utts  espnet RTF "
+              f"{sum(d['time'] for d in done) / sum(d['audio_s'] for d in done):.4f}  |  vocalis b1 RTF "
+              f"{voc_b1_s / sum(len(it['wave']) for it in items[:i + len(chunk)]) * 16000:.4f}", flush=True)
+    if esp is not None:
+        esp.close()
+        esp_cache.write_text(json.dumps(esp_res))
+    esp_dec = {d["utt_id"]: d for d in esp_res["decode"]}
+    esp_time = sum(esp_dec[u]["time"] for u in refs)
+    esp_rtf = esp_time / audio_s
+    agree_b1 = sum(voc_b1[u] == esp_dec[u]["ids"] for u in refs) / len(refs)
+    agree_bn = sum(voc_bn[u] == esp_dec[u]["ids"] for u in refs) / len(refs)
+    esp_wer = wer(refs, {u: esp_dec[u]["text"] for u in refs})
+    conv_wer = wer(refs, {u: tokenizer.decode(voc_b1[u]) for u in refs})
+
+    # 3. Vocalis' own model: CTC greedy speed (+ beam WER at the same training budget)
+    own = voc.model.eval()
+    vocalis_ctc_greedy(own, items[:16], 16, frontend)  # warm-up
+    greedy_s, greedy = vocalis_ctc_greedy(own, items, 16, frontend)
+    greedy_rtf = greedy_s / audio_s
+    own_s, own_hyps = vocalis_beam(own, items, args.decode_batch, frontend, opts, False)
+    own_wer = wer(refs, {u: tokenizer.decode(own_hyps[u]) for u in refs})
+    greedy_wer = wer(refs, {u: tokenizer.decode(greedy[u]) for u in refs})
+
+    table = {
+        "setting": {**setting, "batches": f"{len(batches)} sorted batches of {BATCH}", "audio_s": round(audio_s, 1),
+                    "espnet": esp_res["espnet"], "espnet_torch": esp_res["torch"], "vocalis_torch": torch.__version__,
+                    "params": {"espnet": esp_res["params"], "vocalis": n_voc}, "espnet_measured": esp_res["when"],
+                    "conversion": {"changes_to_vocalis_model": changes, "max_abs_encoder_diff": enc_diff}},
+        "train_utt_per_s": {"espnet": BATCH / esp_step, "vocalis": BATCH / voc_step, "ratio": esp_step / voc_step,
+                            "paired_median_ratio": paired, "goal": ">= 1.5",
+                            "final_loss": {"espnet": esp_res["train_losses"][len(batches) - 1], "vocalis": voc_losses[-1]}},
+        "beam10_rtf": {"espnet": esp_rtf, "vocalis_b1": voc_b1_s / audio_s, f"vocalis_b{args.decode_batch}": voc_bn_s / audio_s,
+                       "ratio_b1": esp_rtf / (voc_b1_s / audio_s), f"ratio_b{args.decode_batch}": esp_rtf / (voc_bn_s / audio_s),
+                       "goal": ">= 5", "agreement_b1": agree_b1, f"agreement_b{args.decode_batch}": agree_bn,
+                       "wer_espnet": esp_wer, "wer_vocalis_converted": conv_wer,
+                       "wer_vocalis_own_model_same_budget": own_wer},
+        "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "goal": "<= 0.005", "wer_vocalis_own_model": greedy_wer},
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(table, indent=1))
+
+    tr, bm = table["train_utt_per_s"], table["beam10_rtf"]
+    nb = args.decode_batch
+    print()
+    print(f"Vocalis vs ESPnet {esp_res['espnet']} | {args.threads} threads | {args.train_steps} train steps "
+          f"(timing skips {w}) | {len(test)} test utts, {audio_s:.0f} s audio | ESPnet measured {esp_res['when']}"
+          f"{' (cached)' if args.skip_espnet else ''}")
+    print(f"{'goal':<44}{'ESPnet':>10}{'Vocalis':>10}{'ratio':>8}  target")
+    print(f"{'training utt/s (median step)':<44}{tr['espnet']:>10.2f}{tr['vocalis']:>10.2f}{tr['ratio']:>8.2f}  >= 1.5"
+          f"  (paired-step median {paired:.2f})")
+    print(f"{'beam-10 CTC/att RTF, Vocalis batch 1':<44}{esp_rtf:>10.4f}{bm['vocalis_b1']:>10.4f}{bm['ratio_b1']:>8.2f}  >= 5")
+    print(f"{f'beam-10 CTC/att RTF, Vocalis batch {nb}':<44}{esp_rtf:>10.4f}{bm[f'vocalis_b{nb}']:>10.4f}"
+          f"{bm[f'ratio_b{nb}']:>8.2f}  >= 5")
+    print(f"{'  hypothesis agreement (same weights)':<44}{'':>10}{agree_b1:>10.1%}{'':>8}  b{nb}: {agree_bn:.1%}")
+    print(f"{'  WER % (ESPnet / converted Vocalis)':<44}{esp_wer:>10.2f}{conv_wer:>10.2f}{'':>8}  "
+          f"Vocalis own model, same budget: {own_wer:.2f}")
+    print(f"{'CTC greedy RTF, batch 16':<44}{'-':>10}{greedy_rtf:>10.4f}{'':>8}  <= 0.005  (WER {greedy_wer:.2f})")
+    print(f"conversion: max |enc_vocalis - enc_espnet| = {enc_diff:.2e}; changed on the Vocalis side: {'; '.join(changes)}")
+    print(f"JSON: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
