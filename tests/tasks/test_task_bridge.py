@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from vocalis.config.loading import load_config
 from vocalis.config.propagation import resolve
 from vocalis.config.schema import ConfigKeyError
+from vocalis.data.augment.chain import build_augmentation
 from vocalis.stages.train import build_model
 from vocalis.tasks.registry import resolve_task
 
@@ -21,6 +22,8 @@ decoder: {decoder}
 decoder_conf: {{attention_heads: 2, linear_units: 64, num_blocks: 1}}
 model_conf: {{ctc_weight: 0.3, lsm_weight: 0.1}}
 frontend_conf: {{n_mels: 40}}
+specaug: specaug
+specaug_conf: {{num_freq_mask: 2, freq_mask_width_range: [0, 10]}}
 """
 
 
@@ -43,9 +46,13 @@ def test_ejected_config_builds_an_identical_model(tmp_path, encoder):
     direct = resolve_task(cfg)
     assert direct.task is None and direct.model._target_.endswith("HybridCTCAttentionModel")
     assert direct.frontend.n_mels == 40 and direct.model.encoder.input_size == 40
+    assert direct.augment.specaug == {"_target_": "vocalis.data.augment.SpecAugment", "num_freq_mask": 2,
+                                      "freq_mask_width_range": [0, 10]}
+    assert build_augmentation(direct.augment).spec_augment.num_freq_mask == 2
+
 
     ejected = tmp_path / "conf" / "training_ejected.yaml"  # what a user copies out of exp_dir/config.yaml
-    ejected.write_text(OmegaConf.to_yaml({k: direct[k] for k in ("tokenizer", "model", "frontend")}))
+    ejected.write_text(OmegaConf.to_yaml({k: direct[k] for k in ("tokenizer", "model", "frontend", "augment")}))
     from_file = build_model(resolve(load_config(ejected, "training", tmp_path), str(ejected)))
     shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}  # noqa: E731
     assert shapes(from_task) == shapes(from_file)

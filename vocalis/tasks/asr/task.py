@@ -8,6 +8,8 @@ training.yaml may say::
     decoder: transformer
     decoder_conf: {num_blocks: 2, ...}
     model_conf: {ctc_weight: 0.3, lsm_weight: 0.1}
+    specaug: specaug                  # -> augment.specaug (train-time SpecAugment in the data pipeline)
+    specaug_conf: {num_freq_mask: 2, num_time_mask: 2}
 
 :meth:`ASRTask.to_direct_config` rewrites that into the config a user would write by
 hand (``task`` unset, ``model._target_: ...HybridCTCAttentionModel`` with nested
@@ -31,7 +33,9 @@ DECODERS = {"transformer": "vocalis.tasks.asr.decoder.TransformerDecoder", "none
 FRONTENDS = {"fbank": "vocalis.data.features.Fbank"}
 MODEL = "vocalis.tasks.asr.hybrid_model.HybridCTCAttentionModel"
 MODEL_CONF_KEYS = ("ctc_weight", "lsm_weight", "length_normalized_loss")
-TASK_KEYS = ("encoder", "encoder_conf", "decoder", "decoder_conf", "model_conf", "frontend_conf")
+SPECAUGS = {"specaug": "vocalis.data.augment.SpecAugment", "none": None}
+TASK_KEYS = ("encoder", "encoder_conf", "decoder", "decoder_conf", "model_conf", "frontend_conf", "specaug",
+             "specaug_conf")
 
 
 def _choice(kind: str, name: str | None, choices: dict) -> str | None:
@@ -74,13 +78,16 @@ class ASRTask:
             model_conf.setdefault("ctc_weight", 1.0)
         model = {"_target_": MODEL, "vocab_size": vocab_size, "encoder": encoder, "decoder": decoder,
                  **model_conf, "token_list": "${tokenizer.save_path}/tokens.txt"}  # follows a moved tokenizer
+        specaug = _choice("specaug", cfg.get("specaug") or "none", SPECAUGS)
         with _writable(out):
             out.task = None
             out.model = model
             out.frontend = frontend
+            if specaug is not None:  # SpecAugment runs in the data pipeline, train split only
+                out.augment.specaug = {"_target_": specaug, **_plain(cfg.get("specaug_conf"))}
             for key in TASK_KEYS:
                 if key in out:
-                    out[key] = None if key in ("encoder", "decoder") else {}
+                    out[key] = None if key in ("encoder", "decoder", "specaug") else {}
         return out
 
     @staticmethod
