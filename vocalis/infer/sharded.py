@@ -22,7 +22,7 @@ from tqdm import tqdm
 from vocalis.infer.scp import read_scp
 from vocalis.infer.session import dataset_sample_rate, utterance_ids
 from vocalis.infer.shards import ShardStore, plan_shards
-from vocalis.infer.worker import ShardJob, run_shard_job
+from vocalis.infer.worker import ShardJob, prepare_worker, run_shard_job
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,18 @@ def _run_here(provider: Any, runner: Any, jobs: list[ShardJob], store: ShardStor
             for job in tqdm(jobs, desc=f"infer {jobs[0].test_name}", unit="shard", leave=False)]
 
 
+def _prepare_workers(client: Any, job: ShardJob) -> None:
+    """Load the model on every connected worker at once, rather than each at its first shard."""
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(prepare_worker, job, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers]
+    client.gather(futures)
+
+
 def _run_on_dask(client: Any, jobs: list[ShardJob]) -> list[dict]:
     from dask.distributed import as_completed
 
+    _prepare_workers(client, jobs[0])  # a no-op where this config's session is already built
     futures = client.map(run_shard_job, jobs, pure=False)
     try:
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"infer {jobs[0].test_name}",

@@ -45,6 +45,12 @@ def _session(job: ShardJob) -> tuple[Any, Any]:
     return _SESSIONS[job.session_key]
 
 
+def prepare_worker(job: ShardJob) -> str:
+    """Build this worker's session (model included) ahead of its first shard; returns the session key."""
+    _session(job)
+    return job.session_key
+
+
 def run_shard_job(job: ShardJob) -> dict:
     """Build (or reuse) this process's session and infer the job's shard; returns the shard's info."""
     from vocalis.infer.session import dataset_sample_rate
