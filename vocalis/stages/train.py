@@ -151,7 +151,8 @@ def run(ctx: RunContext) -> None:
 
     model = prepare_model(cfg, exp_dir, ctx.recipe_dir)
     loss_fn = instantiate(cfg.loss, "loss") if cfg.get("loss") else None
-    module = VocalisModule(model, loss_fn, cfg.optimizer, cfg.get("scheduler"), cfg.scheduler_interval)
+    module = VocalisModule(model, loss_fn, cfg.optimizer, cfg.get("scheduler"), cfg.scheduler_interval,
+                           max_nonfinite_batches=int(cfg.max_nonfinite_batches))
 
     monitor, top_k, mode = cfg.best_model_criterion[0]
     checkpoint_cb = ModelCheckpoint(dirpath=exp_dir / "checkpoints", filename="epoch{epoch}_step{step}",

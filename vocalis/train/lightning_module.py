@@ -2,46 +2,89 @@
 
 from __future__ import annotations
 
+import logging
+
 import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from vocalis.config.instantiate import instantiate
 from vocalis.train.model_contract import LossFn, StepResult, forward_kwargs, interpret_output
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many batches in a row had a NaN/inf loss."""
 
 
 class VocalisModule(L.LightningModule):
     """Wraps a plain ``torch.nn.Module``; logs ``train/<stat>`` and ``valid/<stat>``.
 
+    A batch whose loss is NaN or inf on any rank is skipped on every rank (the flag is
+    all-reduced, so DDP ranks never disagree about doing a backward): no backward, no
+    gradients, so the optimizer leaves every parameter as it was. After
+    ``max_nonfinite_batches`` such batches in a row training stops with
+    :class:`NonFiniteLossError` (1: the first one stops it).
+
     Args:
         model: the model built from ``model:`` in training.yaml.
         loss_fn: the ``loss:`` block, for models that return raw outputs.
-        optimizer: ``optimizer:`` config node (``_target_`` + kwargs; ``params`` is added).
-        scheduler: ``scheduler:`` node (``optimizer`` is added), or None.
+        optimizer: ``optimizer:`` config node (``_target_`` + kwargs, optional ``param_groups``).
+        scheduler: ``scheduler:`` node (optional ``monitor``), or None.
         scheduler_interval: ``step`` or ``epoch``.
+        max_nonfinite_batches: this many non-finite batches in a row end training.
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: LossFn | None, optimizer: DictConfig,
-                 scheduler: DictConfig | None = None, scheduler_interval: str = "step"):
+                 scheduler: DictConfig | None = None, scheduler_interval: str = "step",
+                 max_nonfinite_batches: int = 10):
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+        if int(max_nonfinite_batches) < 1:
+            raise ValueError(f"max_nonfinite_batches must be >= 1 (1 stops at the first NaN/inf loss), "
+                             f"got {max_nonfinite_batches}")
         self.model, self.loss_fn = model, loss_fn
         self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval = optimizer, scheduler, scheduler_interval
+        self.max_nonfinite_batches = int(max_nonfinite_batches)
+        self.nonfinite_in_a_row = 0
+        self.nonfinite_total = 0
 
     def _step(self, batch: dict) -> StepResult:
         output = self.model(**forward_kwargs(self.model, batch))
         return interpret_output(output, batch, self.model, self.loss_fn)
 
     def _log_step(self, prefix: str, result: StepResult, on_step: bool) -> None:
+        sync = self.trainer.world_size > 1  # epoch means (and the monitored metric) agree across ranks
         self.log(f"{prefix}/loss", result.loss.detach(), batch_size=result.weight, prog_bar=True,
-                 on_step=on_step, on_epoch=True)
+                 on_step=on_step, on_epoch=True, sync_dist=sync)
         for key, value in result.stats.items():
             if key != "loss":
-                self.log(f"{prefix}/{key}", value, batch_size=result.weight, on_step=on_step, on_epoch=True)
+                self.log(f"{prefix}/{key}", value, batch_size=result.weight, on_step=on_step, on_epoch=True,
+                         sync_dist=sync)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def _any_rank_nonfinite(self, loss: torch.Tensor) -> bool:
+        local = not bool(torch.isfinite(loss.detach()).all())
+        return bool(self.trainer.strategy.reduce_boolean_decision(local, all=False))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         result = self._step(batch)
+        if self._any_rank_nonfinite(result.loss):
+            self.nonfinite_in_a_row += 1
+            self.nonfinite_total += 1
+            ids = batch.get("utt_id")
+            log.warning("non-finite loss (%s on rank %d) at global step %d (epoch %d, batch %d%s): batch skipped, "
+                        "%d in a row", float(result.loss.detach()), self.global_rank, self.global_step,
+                        self.current_epoch, batch_idx, f", utterances {list(ids)[:8]}" if ids is not None else "",
+                        self.nonfinite_in_a_row)
+            if self.nonfinite_in_a_row >= self.max_nonfinite_batches:
+                raise NonFiniteLossError(
+                    f"{self.nonfinite_in_a_row} batches in a row had a NaN/inf loss (last at global step "
+                    f"{self.global_step}), reaching max_nonfinite_batches={self.max_nonfinite_batches}. "
+                    "Lower optimizer.lr or add warm-up (scheduler), check the data of the listed utterances, "
+                    "or raise max_nonfinite_batches in training.yaml.")
+            return None  # Lightning skips backward; the optimizer sees no gradients and changes nothing
+        self.nonfinite_in_a_row = 0
         self._log_step("train", result, on_step=True)
         return result.loss
 
@@ -49,11 +92,6 @@ class VocalisModule(L.LightningModule):
         self._log_step("valid", self._step(batch), on_step=False)
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("no trainable parameters: everything is frozen")
-        optimizer = instantiate(self.optimizer_cfg, "optimizer", params=params)
-        if self.scheduler_cfg is None:
-            return optimizer
-        scheduler = instantiate(self.scheduler_cfg, "scheduler", optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+        from vocalis.train.optimizers import configure_optimizers
+
+        return configure_optimizers(self.model, self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval)

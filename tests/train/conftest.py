@@ -1,0 +1,58 @@
+"""A tiny real CTC model and synthetic feature batches for Lightning training tests."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
+
+from vocalis.tasks.asr.ctc_model import CTCModel
+from vocalis.train.lightning_module import VocalisModule
+
+FEATS, VOCAB = 8, 6
+
+
+def make_batches(n: int, seed: int = 0, nan_at: tuple[int, ...] = (), batch: int = 4) -> DataLoader:
+    """A loader of ``n`` fixed batches of random features ``(B, 24, FEATS)`` and token targets;
+    ``nan_at`` batches hold a NaN feature."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        speech = torch.randn(batch, 24, FEATS, generator=gen)
+        if i in nan_at:
+            speech[0, 3, 1] = float("nan")
+        out.append({"utt_id": [f"b{i}u{j}" for j in range(batch)], "speech": speech,
+                    "speech_lengths": torch.full((batch,), 24), "text": torch.randint(1, VOCAB, (batch, 3), generator=gen),
+                    "text_lengths": torch.full((batch,), 3)})
+    return DataLoader(out, batch_size=None, shuffle=False)
+
+
+def tiny_model(seed: int = 0) -> CTCModel:
+    torch.manual_seed(seed)
+    return CTCModel(VOCAB, input_size=FEATS, d_model=16, num_heads=2, ffn_dim=32, num_layers=1, dropout=0.0,
+                    subsampling_channels=4)
+
+
+def tiny_module(model: torch.nn.Module, optimizer: dict | None = None, scheduler: dict | None = None,
+                interval: str = "step", **kwargs) -> VocalisModule:
+    optimizer = optimizer or {"_target_": "torch.optim.Adam", "lr": 0.01}
+    return VocalisModule(model, None, OmegaConf.create(optimizer), OmegaConf.create(scheduler) if scheduler else None,
+                         interval, **kwargs)
+
+
+def tiny_trainer(tmp_path, callbacks=(), **kwargs) -> L.Trainer:
+    defaults = dict(default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False, max_epochs=1, num_sanity_val_steps=0)
+    defaults.update(kwargs)
+    return L.Trainer(callbacks=list(callbacks), **defaults)
+
+
+@pytest.fixture
+def tiny():
+    """The helpers above, as a namespace."""
+    import types
+
+    return types.SimpleNamespace(batches=make_batches, model=tiny_model, module=tiny_module, trainer=tiny_trainer,
+                                 FEATS=FEATS, VOCAB=VOCAB)
