@@ -1,22 +1,47 @@
 """Session fixtures for every test folder.
 
-``recipes`` and ``tiny_corpus`` are the ones of ``tests/recipes/conftest.py`` (loaded from
-there, not copied), so folders outside tests/recipes build the same tiny digits corpus;
-``trained_digits`` trains a tiny CTC model on it once per session.
+``recipes``: copies of the digits and seed recipes in a temporary ``egs3/`` (nothing is
+written into the repository) whose tiny digits corpus is built once per session;
+``tiny_corpus``: the overrides that shrink it; ``trained_digits``: a tiny CTC model
+trained on it once per session.
 """
 
-import importlib.util
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("vocalis_tests_recipes_conftest",
-                                               Path(__file__).parent / "recipes" / "conftest.py")
-_recipes_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_recipes_conftest)
-recipes = _recipes_conftest.recipes
-tiny_corpus = _recipes_conftest.tiny_corpus
+REPO = Path(__file__).resolve().parents[1]
+TINY_CORPUS = ["create_dataset.num_train=24", "create_dataset.num_valid=6", "create_dataset.num_test=6",
+               "create_dataset.num_test_human=4"]
+
+
+def copy_recipe(name: str, dest_root: Path) -> Path:
+    src = REPO / "egs3" / name
+    dest = dest_root / "egs3" / name
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("data", "exp", "__pycache__"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus() -> list[str]:
+    """Overrides that shrink the digits corpus to a few utterances per split."""
+    return list(TINY_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def recipes(tmp_path_factory) -> dict[str, Path]:
+    """Copies of the digits and seed recipes whose tiny corpus has been built."""
+    if shutil.which("espeak-ng") is None or shutil.which("flite") is None:
+        pytest.skip("the digits corpus needs espeak-ng and flite: apt-get install espeak-ng flite asterisk-core-sounds-en-wav")
+    from vocalis.stages.runner import run_stages
+
+    root = tmp_path_factory.mktemp("recipes")
+    paths = {name: copy_recipe(f"{name}/asr", root) for name in ("digits", "seed_minimal")}
+    run_stages(paths["digits"], ["create_dataset"], {"training": paths["digits"] / "conf/training.yaml"}, TINY_CORPUS)
+    return paths
+
 
 TINY_MODEL = ["model.num_layers=1", "model.d_model=64", "model.ffn_dim=128", "trainer.max_epochs=1",
               "dataloader.batch_size=8"]
