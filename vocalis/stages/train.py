@@ -3,8 +3,10 @@
 Writes into ``exp_dir``: ``config.yaml`` (the resolved config inference rebuilds the
 model from), ``checkpoints/`` (``last.ckpt`` and the top-k by the first
 ``best_model_criterion``), ``<monitor>.ave_<k>best.pth`` (their average),
-``last.pth``, ``tensorboard/`` and ``train.log``. An interrupted run resumes from
-``checkpoints/last.ckpt``; a finished run with the same config is skipped.
+``last.pth``, ``ema.pth`` (with ``ema:``), ``tensorboard/``, ``history.json``,
+``curves.png``, ``summary.txt`` and ``train.log``. An interrupted run resumes from
+``checkpoints/last.ckpt`` (written each epoch and every ``checkpoint_every_n_steps``);
+a finished run with the same config is skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
@@ -26,6 +29,8 @@ from vocalis.data.pipeline import build_pipeline
 from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, fingerprint
 from vocalis.train.averaging import average_state_dicts, model_state_dict, save_weights
+from vocalis.train.callbacks import TrainCallbacks, build_callbacks
+from vocalis.train.callbacks.summary import plot_curves, summary_text, write_summary
 from vocalis.train.data import build_loader
 from vocalis.train.init_weights import apply_freeze, apply_init
 from vocalis.train.lora import apply_lora, merge_lora, save_adapter
@@ -37,7 +42,7 @@ log = logging.getLogger(__name__)
 # Sections whose change makes an existing experiment stale.
 TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_interval", "trainer", "dataloader",
                      "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion", "augment",
-                     "init", "freeze", "peft")
+                     "init", "freeze", "peft", "ema")
 
 
 def section_fingerprints(cfg) -> dict[str, str]:
@@ -48,7 +53,7 @@ def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Pa
     import json
 
     old = json.loads(marker.path.read_text()).get("sections", {})
-    changed = sorted(k for k in sections if old.get(k) != sections[k])
+    changed = sorted(k for k in sections if k in old and old[k] != sections[k])  # keys newer than the run pass
     if changed:
         raise RuntimeError(f"{exp_dir} holds a run of a different config (changed: {', '.join(changed)}). "
                            "Give the new config its own experiment (another exp_tag, e.g. a new "
@@ -109,7 +114,7 @@ def _log_parameters(model: torch.nn.Module) -> None:
              f"{trainable:,}", 100.0 * trainable / max(total, 1))
 
 
-def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, top_k: int) -> None:
+def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, top_k: int) -> Path | None:
     ckpt_dir = exp_dir / "checkpoints"
     save_weights(model_state_dict(ckpt_dir / "last.ckpt"), exp_dir / "last.pth")
     best = sorted(checkpoint_cb.best_k_models.items(), key=lambda kv: float(kv[1]),
@@ -119,6 +124,26 @@ def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, 
         name = f"{monitor.replace('/', '.')}.ave_{top_k}best.pth"
         save_weights(average_state_dicts(paths), exp_dir / name)
         log.info("averaged %d best checkpoints by %s -> %s", len(paths), monitor, exp_dir / name)
+        return exp_dir / name
+    return None
+
+
+def _write_report(exp_dir: Path, trainer: L.Trainer, callbacks: TrainCallbacks, model: torch.nn.Module,
+                  averaged: Path | None) -> None:
+    """``curves.png`` and ``summary.txt`` in exp_dir; the summary is also logged."""
+    history, best = callbacks.history.as_dict(), callbacks.best
+    plot_curves(history, exp_dir / "curves.png")
+    extra = [f"ema              ema.pth (decay {callbacks.ema.decay}, {callbacks.ema.updates} updates)"] \
+        if callbacks.ema is not None else []
+    text = summary_text(
+        exp_dir, history, global_step=trainer.global_step, epochs=trainer.current_epoch, monitor=str(best.monitor),
+        mode=best.mode, best_path=best.best_model_path or None,
+        best_score=float(best.best_model_score) if best.best_model_score is not None else None, averaged=averaged,
+        total_params=sum(p.numel() for p in model.parameters()),
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        skipped=int(history["skipped"]), extra=extra + ["curves           curves.png, history.json, tensorboard/"])
+    write_summary(text, exp_dir / "summary.txt")
+    log.info("training summary (%s):\n%s", exp_dir / "summary.txt", text)
 
 
 def run(ctx: RunContext) -> None:
@@ -154,17 +179,17 @@ def run(ctx: RunContext) -> None:
     module = VocalisModule(model, loss_fn, cfg.optimizer, cfg.get("scheduler"), cfg.scheduler_interval,
                            max_nonfinite_batches=int(cfg.max_nonfinite_batches))
 
-    monitor, top_k, mode = cfg.best_model_criterion[0]
-    checkpoint_cb = ModelCheckpoint(dirpath=exp_dir / "checkpoints", filename="epoch{epoch}_step{step}",
-                                    auto_insert_metric_name=False, monitor=monitor, mode=mode,
-                                    save_top_k=int(top_k), save_last=True)
-    trainer = L.Trainer(default_root_dir=exp_dir, callbacks=[checkpoint_cb], use_distributed_sampler=False,
+    monitor, top_k, _ = cfg.best_model_criterion[0]
+    callbacks = build_callbacks(cfg, exp_dir)
+    checkpoint_cb = callbacks.best
+    trainer = L.Trainer(default_root_dir=exp_dir, callbacks=callbacks.all(), use_distributed_sampler=False,
                         logger=TensorBoardLogger(exp_dir / "tensorboard", name="", version=""),
                         **_trainer_kwargs(cfg))
     trainer.fit(module, train_loader, valid_loader, ckpt_path=last_ckpt if resume else None)
     if trainer.global_rank == 0:
-        _write_weights(exp_dir, checkpoint_cb, monitor, int(top_k))
+        averaged = _write_weights(exp_dir, checkpoint_cb, monitor, int(top_k))
         if cfg.get("peft"):
             _export_peft(model, cfg, exp_dir)
+        _write_report(exp_dir, trainer, callbacks, model, averaged)
         done.write(fp, sections=sections, global_step=trainer.global_step,
                    best_score=float(checkpoint_cb.best_model_score) if checkpoint_cb.best_model_score is not None else None)
