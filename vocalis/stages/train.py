@@ -173,6 +173,10 @@ def run(ctx: RunContext) -> None:
     train_set, valid_set = organizer.split("train"), organizer.split("valid")
     train_loader = build_loader(train_set, pipeline, cfg, "train", seed=int(cfg.seed))
     valid_loader = build_loader(valid_set, pipeline, cfg, "valid", seed=int(cfg.seed))
+    for offset, loader in enumerate((train_loader, valid_loader)):
+        # Worker seeds come from the loader's own generator, not the global RNG: a resumed run
+        # (Lightning skips its sanity check) then draws the same dropout masks as an uninterrupted one.
+        loader.generator = torch.Generator().manual_seed(int(cfg.seed) + offset)
 
     model = prepare_model(cfg, exp_dir, ctx.recipe_dir)
     loss_fn = instantiate(cfg.loss, "loss") if cfg.get("loss") else None
