@@ -1,0 +1,59 @@
+"""Parameter groups selected by name patterns, and a monitored ReduceLROnPlateau, in real Lightning training."""
+
+import pytest
+import torch
+
+from vocalis.config.schema import ConfigKeyError
+from vocalis.train.optimizers import build_optimizer, build_scheduler
+
+ADAMW = {"_target_": "torch.optim.AdamW", "lr": 0.01, "weight_decay": 0.1}
+
+
+def test_groups_take_parameters_by_name_and_keep_their_options(tiny, tmp_path):
+    model = tiny.model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = {**ADAMW, "param_groups": [{"params": "encoder.*", "lr": 0.0, "weight_decay": 0.0},
+                                     {"params": ["*.bias"], "weight_decay": 0.0}]}
+    opt = build_optimizer(model, cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = [[names[id(p)] for p in g["params"]] for g in opt.param_groups]
+    assert all(n.startswith("encoder.") for n in groups[0])
+    assert groups[1] == ["ctc_head.bias"] and groups[2] == ["ctc_head.weight"]  # first match wins; the rest
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.01, 0.01]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.0, 0.1]
+    assert sum(len(g) for g in groups) == len(list(model.parameters()))
+
+    tiny.trainer(tmp_path).fit(tiny.module(model, optimizer=cfg), tiny.batches(3))
+    after = model.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))  # lr 0
+    assert not torch.equal(after["ctc_head.weight"], before["ctc_head.weight"])
+
+
+def test_group_errors_name_the_key_and_the_fix(tiny):
+    model = tiny.model()
+    with pytest.raises(ConfigKeyError, match=r"param_groups\[0\]\.params: 'decoder\.\*' matches no trainable"):
+        build_optimizer(model, {**ADAMW, "param_groups": [{"params": "decoder.*", "lr": 0.1}]})
+    with pytest.raises(ConfigKeyError, match=r"param_groups\[0\]\.weight_decy: .*\(did you mean 'weight_decay'"):
+        build_optimizer(model, {**ADAMW, "param_groups": [{"params": "encoder.*", "weight_decy": 0.0}]})
+    with pytest.raises(ConfigKeyError, match=r"param_groups\[0\]\.params: give parameter-name patterns"):
+        build_optimizer(model, {**ADAMW, "param_groups": [{"lr": 0.1}]})
+
+
+def test_reduce_on_plateau_follows_the_monitored_metric(tiny, tmp_path):
+    model = tiny.model()
+    optimizer = {"_target_": "torch.optim.SGD", "lr": 1e-9}  # valid/loss stays flat: every epoch is a plateau
+    scheduler = {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "monitor": "valid/loss", "factor": 0.5,
+                 "patience": 0, "eps": 0.0}
+    module = tiny.module(model, optimizer=optimizer, scheduler=scheduler, interval="epoch")
+    trainer = tiny.trainer(tmp_path, max_epochs=4)
+    trainer.fit(module, tiny.batches(2), tiny.batches(2, seed=1))
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-9 * 0.5**3)  # epochs 2, 3, 4
+
+
+def test_monitored_scheduler_needs_monitor_and_epoch_interval(tiny):
+    opt = torch.optim.SGD(tiny.model().parameters(), lr=0.1)
+    plateau = {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau"}
+    with pytest.raises(ConfigKeyError, match="scheduler.monitor: .*ReduceLROnPlateau needs the metric"):
+        build_scheduler(opt, plateau, "epoch")
+    with pytest.raises(ConfigKeyError, match="scheduler_interval: epoch"):
+        build_scheduler(opt, {**plateau, "monitor": "valid/loss"}, "step")
