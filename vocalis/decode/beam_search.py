@@ -80,6 +80,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     memory = enc.repeat_interleave(w, 0)  # (N, T, D)
     mem_lengths = enc_lengths.repeat_interleave(w, 0)
     mem_mask = decoder.memory_mask(mem_lengths, memory.shape[1])
+    memory_kv = decoder.memory_kv(memory)  # the encoder output never changes during the search
     ctc = None
     if lam > 0:
         log_probs = ctc_head(enc).log_softmax(-1).repeat_interleave(w, 0)
@@ -97,7 +98,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     vocab = None
     k = 0
     for step in range(max(max_len)):
-        att, cache = decoder.score_last(yseq, memory, mem_mask, cache)  # (N, V)
+        att, cache = decoder.score_last(yseq, memory, mem_mask, cache, memory_kv)  # (N, V)
         if vocab is None:
             vocab = att.shape[1]
             k = min(vocab - 1, max(w, int(options.pre_beam_ratio * w)) if ctc is not None else w)  # never blank

@@ -100,11 +100,18 @@ class MultiHeadAttention(nn.Module):
         self.h, self.d_k, self.dropout = num_heads, d_model // num_heads, dropout
         self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model) for _ in range(4))
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def project_kv(self, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``(N, H, Lk, d_k)`` of ``key (N, Lk, D)``; reusable while ``key`` is fixed."""
+        n = key.shape[0]
+        return (self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2),
+                self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2))
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None,
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``kv``: :meth:`project_kv` of ``key`` computed earlier (beam search reuses the encoder's)."""
         n, lq, _ = query.shape
         q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)
-        k = self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
-        v = self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2)
+        k, v = kv if kv is not None else self.project_kv(key)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(n, lq, -1))

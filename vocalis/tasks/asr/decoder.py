@@ -28,12 +28,13 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
-                memory_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+                memory_mask: torch.Tensor, last_only: bool = False,
+                memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``x (N, L, D)`` -> ``(N, L, D)``, or ``(N, 1, D)`` for the last position when ``last_only``."""
         h = self.norm_self(x)
         query, residual = (h[:, -1:], x[:, -1:]) if last_only else (h, x)
         y = residual + self.dropout(self.self_att(query, h, self_mask))
-        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask))
+        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask, kv=memory_kv))
         return y + self.dropout(self.ff(self.norm_ff(y)))
 
 
@@ -80,21 +81,29 @@ class TransformerDecoder(nn.Module):
             x = layer(x, causal, memory, mem_mask)
         return self.output(self.norm(x))
 
+    def memory_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's source-attention keys/values of ``memory``: computed once per search."""
+        return [layer.src_att.project_kv(memory) for layer in self.layers]
+
     def score_last(self, ys: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
-                   cache: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                   cache: list[torch.Tensor] | None,
+                   memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Log-probabilities of the next token for each prefix ``ys (N, L)``.
 
         ``cache`` holds each layer's outputs for the first ``L - 1`` positions (``(N, L-1, D)``
         per layer, from the previous call, reordered to the surviving hypotheses), so only
-        the last position is computed. Returns ``(logp (N, V), new cache)``.
+        the last position is computed; ``memory_kv`` (:meth:`memory_kv`) spares re-projecting
+        the encoder output at every step. Returns ``(logp (N, V), new cache)``.
         """
         x = self._embed(ys)
         causal = None if cache is not None else self.causal_mask(ys.shape[1], ys.device)
         new_cache = []
         for k, layer in enumerate(self.layers):
+            kv = memory_kv[k] if memory_kv is not None else None
             if cache is None:
-                x = layer(x, causal, memory, memory_mask)
+                x = layer(x, causal, memory, memory_mask, memory_kv=kv)
             else:  # the last query sees every key, so no causal mask is needed
-                x = torch.cat([cache[k], layer(x, None, memory, memory_mask, last_only=True)], dim=1)
+                x = torch.cat([cache[k], layer(x, None, memory, memory_mask, last_only=True, memory_kv=kv)], dim=1)
             new_cache.append(x)
         return self.output(self.norm(x[:, -1])).log_softmax(-1), new_cache

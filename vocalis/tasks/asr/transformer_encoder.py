@@ -8,6 +8,7 @@ would bypass adapters (LoRA) wrapped around its Linear modules.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -16,8 +17,18 @@ from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
+@lru_cache(maxsize=64)
 def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
-    """Absolute sinusoidal position table ``(length, dim)``."""
+    """Absolute sinusoidal position table ``(length, dim)`` (cached: beam search asks every step).
+
+    Built outside inference mode, so a table first made while decoding is still a normal
+    tensor when training uses it.
+    """
+    with torch.inference_mode(False):
+        return _positions(length, dim, device)
+
+
+def _positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
     pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
     div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
     table = torch.zeros(length, dim, device=device)
