@@ -42,6 +42,15 @@ def test_nan_batch_is_skipped_and_leaves_weights_alone(tiny, tmp_path, caplog):
     assert "non-finite loss (nan on rank 0) at global step 2 (epoch 0, batch 2, utterances ['b2u0'" in caplog.text
 
 
+def test_under_accumulation_a_nan_batch_only_drops_its_own_gradients(tiny, tmp_path):
+    snaps = Snapshots()
+    module = tiny.module(tiny.model(), max_nonfinite_batches=4)
+    tiny.trainer(tmp_path, [snaps], accumulate_grad_batches=2).fit(module, tiny.batches(4, nan_at=(1, 2, 3)))
+    assert not _same(snaps.before[0], snaps.after[1])  # step 1: batch 0's gradients, batch 1 adds zeros
+    assert _same(snaps.before[2], snaps.after[3])  # step 2: both batches skipped, nothing moves
+    assert [snaps.steps[i] for i in range(4)] == [0, 1, 1, 2]
+
+
 def test_consecutive_nan_batches_stop_training_with_the_key_name(tiny, tmp_path):
     batches = tiny.batches(6, nan_at=(1, 3, 4, 5))
     module = tiny.module(tiny.model(), max_nonfinite_batches=3)

@@ -21,8 +21,11 @@ class VocalisModule(L.LightningModule):
     """Wraps a plain ``torch.nn.Module``; logs ``train/<stat>`` and ``valid/<stat>``.
 
     A batch whose loss is NaN or inf on any rank is skipped on every rank (the flag is
-    all-reduced, so DDP ranks never disagree about doing a backward): no backward, no
-    gradients, so the optimizer leaves every parameter as it was. After
+    all-reduced, so DDP ranks never disagree): its loss is replaced by a zero that touches
+    every trainable parameter (DDP's backward all-reduce still runs on every rank, with
+    zero gradients), and when no batch of the optimizer step was finite the gradients are
+    dropped before the step, so the optimizer leaves every parameter (and its state) as it
+    was. ``training_step`` then returns ``{"loss": 0, "nonfinite": True}`` for callbacks. After
     ``max_nonfinite_batches`` such batches in a row training stops with
     :class:`NonFiniteLossError` (1: the first one stops it).
 
@@ -49,6 +52,7 @@ class VocalisModule(L.LightningModule):
         self.max_nonfinite_batches = int(max_nonfinite_batches)
         self.nonfinite_in_a_row = 0
         self.nonfinite_total = 0
+        self._finite_since_step = 0  # finite batches whose gradients the next optimizer step will use
 
     def _step(self, batch: dict) -> StepResult:
         output = self.model(**forward_kwargs(self.model, batch))
@@ -67,7 +71,11 @@ class VocalisModule(L.LightningModule):
         local = not bool(torch.isfinite(loss.detach()).all())
         return bool(self.trainer.strategy.reduce_boolean_decision(local, all=False))
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+    def _zero_loss(self) -> torch.Tensor:
+        """0 with a (zero) gradient path to every trainable parameter, so DDP's reducer is satisfied."""
+        return sum((p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad), torch.zeros(()))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | dict:
         result = self._step(batch)
         if self._any_rank_nonfinite(result.loss):
             self.nonfinite_in_a_row += 1
@@ -83,10 +91,19 @@ class VocalisModule(L.LightningModule):
                     f"{self.global_step}), reaching max_nonfinite_batches={self.max_nonfinite_batches}. "
                     "Lower optimizer.lr or add warm-up (scheduler), check the data of the listed utterances, "
                     "or raise max_nonfinite_batches in training.yaml.")
-            return None  # Lightning skips backward; the optimizer sees no gradients and changes nothing
+            # (Returning None would skip backward, but Lightning refuses that under DDP.)
+            return {"loss": self._zero_loss().to(result.loss.device), "nonfinite": True}
         self.nonfinite_in_a_row = 0
+        self._finite_since_step += 1
         self._log_step("train", result, on_step=True)
         return result.loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self._finite_since_step == 0:  # every batch of this step was skipped: no update at all
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+        self._finite_since_step = 0
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._log_step("valid", self._step(batch), on_step=False)

@@ -44,7 +44,7 @@ class EMACallback(L.Callback):
         if trainer.global_step == self._last_step:  # accumulating gradients: no step yet
             return
         self._last_step = trainer.global_step
-        if not outputs:  # a skipped (non-finite) batch changed nothing
+        if not outputs or (isinstance(outputs, dict) and outputs.get("nonfinite")):  # a skipped batch changed nothing
             return
         for name, value in self._weights(module).items():
             shadow = self.shadow[name]

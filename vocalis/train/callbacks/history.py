@@ -51,7 +51,7 @@ class TrainingHistory(L.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         loss = _number(outputs.get("loss")) if isinstance(outputs, dict) else _number(outputs)
-        if loss is None:  # the batch was skipped (non-finite loss)
+        if loss is None or (isinstance(outputs, dict) and outputs.get("nonfinite")):  # skipped (non-finite loss)
             self.skipped += 1
         else:
             self.train.append([trainer.global_step, loss])
