@@ -12,7 +12,9 @@ from vocalis.stages.runner import run_stages
 def seed_bundle(recipes, tiny_corpus, trained_digits):  # trained_digits: the shared tiny corpus is built
     recipe = recipes["seed_minimal"]
     files = {role: recipe / f"conf/{role}.yaml" for role in ("training", "inference", "metrics", "publication")}
-    overrides = tiny_corpus + ["trainer.max_epochs=1", "dataloader.batch_size=8", "model.hidden_size=32"]
+    # its own experiment: tests/recipes/test_seed_minimal.py trains exp/training of the same copy
+    overrides = tiny_corpus + ["trainer.max_epochs=1", "dataloader.batch_size=8", "model.hidden_size=32",
+                               "exp_tag=packed"]
     results = run_stages(recipe, ["train_tokenizer", "collect_stats", "train", "infer", "pack"], files, overrides)
     return recipe, results["pack"]
 
@@ -31,7 +33,7 @@ def test_user_code_runs_only_when_trusted(seed_bundle):
     with pytest.raises(UntrustedCodeError, match=r"src\.model\.MyModel.*trust_user_code=True"):
         InferenceModel.from_packed(bundle)
     model = InferenceModel.from_packed(bundle, trust_user_code=True)
-    hyp = read_scp(recipe / "exp/training/inference/test/hyp.scp")
+    hyp = read_scp(recipe / "exp/packed/inference/test/hyp.scp")
     manifest = recipe.parents[1] / "digits/asr/data/manifest"
     rows = [line.split("\t") for line in (manifest / "test.tsv").read_text().splitlines()[1:]]
     assert [o["text"] for o in model([manifest / r[1] for r in rows])] == [hyp[r[0]] for r in rows]
