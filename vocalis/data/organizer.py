@@ -34,13 +34,24 @@ class CombinedDataset:
         for k, part in enumerate(self.parts):
             if len(part) == 0:
                 raise ValueError(f"dataset.{self.split}[{k}] ({self.sources[k]}) is empty; did create_dataset run?")
-            keys = set(self._item(k, 0)) - {"utt_id"}
+            keys = set(self._first_readable_item(k)) - {"utt_id"}
             if fields is None:
                 fields = keys
             elif keys != fields:
                 raise ValueError(f"dataset.{self.split}[{k}] ({self.sources[k]}) yields fields {sorted(keys)} but "
                                  f"dataset.{self.split}[0] yields {sorted(fields)}; items of one split must have "
                                  "the same fields (add a transform to rename or drop fields)")
+
+    def _first_readable_item(self, part: int, tries: int = 10) -> dict:
+        """An item of ``part`` to check fields with; unreadable audio is the stages' to report, not this check's."""
+        from vocalis.data.audio import AudioError
+
+        for local in range(min(tries, len(self.parts[part]))):
+            try:
+                return self._item(part, local)
+            except AudioError as err:
+                last = err
+        raise last
 
     def __len__(self) -> int:
         return self.offsets[-1]

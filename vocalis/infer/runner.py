@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vocalis.config.instantiate import import_target
+from vocalis.data.audio import AudioError
 from vocalis.infer.artifacts import ArtifactWriter
 from vocalis.infer.shards import Shard, ShardStore
 
@@ -98,6 +99,21 @@ class InferenceRunner:
                             f"with {self.idx_key!r} (e.g. {{'utt_id': ..., 'hyp': ..., 'ref': ...}})")
         return result
 
+    @staticmethod
+    def _load_items(dataset: Any, indices: range, shard: Shard, bad: dict[str, str]) -> tuple[list[int], list[dict]]:
+        """Items that load; an unreadable audio file is recorded in ``bad`` (id -> reason) and skipped,
+        so one bad file does not lose the rest of the run."""
+        kept, items = [], []
+        for i in indices:
+            try:
+                items.append(dataset[i])
+                kept.append(i)
+            except AudioError as err:
+                utt_id = shard.ids[i - shard.start]
+                log.warning("skipping utterance %s: %s", utt_id, err)
+                bad[utt_id] = str(err)
+        return kept, items
+
     def fields(self, record: dict) -> list[str]:
         return self.output_keys or [k for k in record if k != self.idx_key]
 
@@ -107,13 +123,15 @@ class InferenceRunner:
         artifacts = ArtifactWriter(self.output_artifacts, store.out_dir)
         step = self.batch_size or 1
         records: list[dict] = []
+        bad: dict[str, str] = {}
         for lo in range(shard.start, shard.stop, step):
-            indices = range(lo, min(lo + step, shard.stop))
-            items = [dataset[i] for i in indices]
+            indices, items = self._load_items(dataset, range(lo, min(lo + step, shard.stop)), shard, bad)
+            if not items:
+                continue
             audio_seconds += sum(len(it.get("speech", ())) for it in items) / sample_rate
             for index, item, output in zip(indices, items, self.forward(model, items)):
                 records.append(self._record(item, output, index))
-        fields = self.fields(records[0])
+        fields = self.fields(records[0]) if records else None  # None: every utterance was unreadable
         for record in records:
             utt_id = str(record[self.idx_key])
             missing = [f for f in fields if f not in record]
@@ -122,6 +140,7 @@ class InferenceRunner:
                                f"{fields} (set output_keys to choose them)")
             for field in fields:
                 record[field] = artifacts(field, record[field], utt_id)
-        info = {"audio_seconds": round(audio_seconds, 3), "compute_seconds": round(time.perf_counter() - start, 3)}
+        info = {"audio_seconds": round(audio_seconds, 3), "compute_seconds": round(time.perf_counter() - start, 3),
+                "bad_utts": bad}
         store.write_shard(shard, records, fields, self.idx_key, **info)
         return info

@@ -25,6 +25,7 @@ from vocalis.infer.shards import ShardStore, plan_shards
 from vocalis.infer.worker import ShardJob, prepare_worker, run_shard_job
 
 log = logging.getLogger(__name__)
+MAX_BAD_FRACTION = 0.5  # more unreadable test utterances than this: the test set itself is broken
 
 
 @dataclass
@@ -80,6 +81,19 @@ def check_assembled(out_dir: Path, fields: list[str], ids: list[str]) -> None:
                                f"{len(found)} found, {len(ids)} expected); delete {out_dir} and run infer again")
 
 
+def _report_bad(run: Any, bad: dict[str, str], total: int) -> None:
+    """List skipped (unreadable) utterances in ``<test>/bad_utts``; too many is an error."""
+    path = run.out_dir / "bad_utts"
+    if not bad:
+        path.unlink(missing_ok=True)
+        return
+    path.write_text("".join(f"{u}\t{reason}\n" for u, reason in bad.items()), encoding="utf-8")
+    log.warning("%s: %d of %d utterances were unreadable and are not scored; see %s", run.name, len(bad), total, path)
+    if len(bad) > MAX_BAD_FRACTION * total:
+        raise RuntimeError(f"{run.name}: {len(bad)} of {total} utterances are unreadable (see {path}); more than "
+                           f"{MAX_BAD_FRACTION:.0%} means the test set itself is broken: fix its audio paths")
+
+
 def infer_test_set(run: TestSetRun, provider: Any, runner: Any, client: Any = None) -> dict:
     """Infer the shards of ``run`` that are not done yet, assemble the scp files; returns the stats."""
     start = time.perf_counter()
@@ -98,15 +112,17 @@ def infer_test_set(run: TestSetRun, provider: Any, runner: Any, client: Any = No
     if jobs:
         _run_on_dask(client, jobs) if client is not None else _run_here(provider, runner, jobs, store, dataset)
     fields = store.assemble(shards)
-    check_assembled(run.out_dir, fields, ids)
-    wall = time.perf_counter() - start
     infos = [store.info(s) for s in shards]
+    bad = {u: reason for i in infos for u, reason in (i.get("bad_utts") or {}).items()}
+    check_assembled(run.out_dir, fields, [u for u in ids if u not in bad])
+    _report_bad(run, bad, len(ids))
+    wall = time.perf_counter() - start
     done_now = {s.index for s in pending}
     audio_now = sum(i["audio_seconds"] for s, i in zip(shards, infos) if s.index in done_now)
     stats = {"utterances": len(ids), "audio_seconds": round(sum(i["audio_seconds"] for i in infos), 3),
              "wall_seconds": round(wall, 3), "rtf": round(wall / audio_now, 5) if audio_now else None,
              "shards": len(shards), "shards_resumed": len(shards) - len(pending),
-             "compute_seconds": round(sum(i["compute_seconds"] for i in infos), 3)}
+             "compute_seconds": round(sum(i["compute_seconds"] for i in infos), 3), "skipped_unreadable": len(bad)}
     tmp = run.out_dir / "infer_stats.json.partial"
     tmp.write_text(json.dumps(stats, indent=1))
     os.replace(tmp, run.out_dir / "infer_stats.json")

@@ -128,10 +128,11 @@ class ShardStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         ids = tuple(str(r[idx_key]) for r in records)
-        if ids != shard.ids:
+        expected = tuple(i for i in shard.ids if i not in info.get("bad_utts", {}))
+        if ids != expected:
             raise RuntimeError(f"{final}: outputs are for ids {list(ids)[:3]}... but the shard holds "
                                f"{list(shard.ids)[:3]}...; output_fn must return each item's own {idx_key!r}")
-        for field in fields:
+        for field in fields or []:
             write_scp(tmp / f"{field}.scp", ((str(r[idx_key]), r[field]) for r in records))
         DoneMarker(tmp, SHARD_MARKER).write(self.fingerprint, fields=fields, utterances=len(records), **info)
         shutil.rmtree(final, ignore_errors=True)
@@ -148,6 +149,8 @@ class ShardStore:
             if not self.is_done(shard):
                 raise RuntimeError(f"{self.shard_dir(shard)} is not finished; run the infer stage again to resume")
             found = self.info(shard)["fields"]
+            if found is None:  # every utterance of the shard was unreadable: nothing to add
+                continue
             if fields is None:
                 fields = found
             elif found != fields:
@@ -158,6 +161,8 @@ class ShardStore:
             tmp = self.out_dir / f"{field}.scp.partial"
             with open(tmp, "wb") as out:
                 for shard in shards:
+                    if self.info(shard)["fields"] is None:
+                        continue
                     with open(self.shard_dir(shard) / f"{field}.scp", "rb") as fragment:
                         shutil.copyfileobj(fragment, out)
             os.replace(tmp, self.out_dir / f"{field}.scp")
