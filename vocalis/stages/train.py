@@ -39,6 +39,23 @@ from vocalis.train.lightning_module import VocalisModule
 
 log = logging.getLogger(__name__)
 
+
+def _route_lightning_logs_through_root() -> None:
+    """Lightning gives its loggers their own console handler when it is imported before logging
+    is configured; with a configured root (the CLI, the stage log files) that prints each line
+    twice. Drop those handlers so its messages go once, through the root's handlers."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
+_route_lightning_logs_through_root()
+
 # Sections whose change makes an existing experiment stale.
 TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_interval", "trainer", "dataloader",
                      "frontend", "normalize", "tokenizer", "dataset", "seed", "best_model_criterion", "augment",
