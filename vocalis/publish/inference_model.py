@@ -29,10 +29,10 @@ class UntrustedCodeError(PermissionError):
 
 def _absolute_config(bundle: Path, recipe_dir: Path) -> dict:
     """The bundle's config.yaml with its bundle-relative paths made absolute."""
-    cfg = OmegaConf.to_container(OmegaConf.load(bundle / "config.yaml"), resolve=True)
+    cfg = OmegaConf.to_container(OmegaConf.load(bundle / "config.yaml"), resolve=False)
     cfg.update(recipe_dir=str(recipe_dir), data_dir=str(bundle), stats_dir=str(bundle / "stats"))
     cfg["tokenizer"] = {**cfg["tokenizer"], "save_path": str(bundle / "tokenizer")}
-    return cfg
+    return OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)  # interpolations see the bundle's paths
 
 
 class InferenceModel:

@@ -133,7 +133,9 @@ def write_bundle(request: PackRequest, out_dir: str | Path) -> Path:
     tmp.mkdir(parents=True)
     state = load_state_dict(request.checkpoint)
     save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp / "model.safetensors"))
-    _write_yaml(tmp / "config.yaml", bundle_config(exp_config))
+    # interpolations stay (e.g. token_list: ${tokenizer.save_path}/tokens.txt) so they follow the moved paths
+    raw_config = OmegaConf.to_container(OmegaConf.load(request.exp_dir / "config.yaml"), resolve=False)
+    _write_yaml(tmp / "config.yaml", bundle_config(raw_config))
     model_node = {**request.model_node, "exp_dir": ".", "checkpoint": "model.safetensors"}
     _write_yaml(tmp / "inference.yaml", {"model": model_node, **request.inference_settings})
     tokenizer_dir = Path(exp_config["tokenizer"]["save_path"])
