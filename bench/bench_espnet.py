@@ -35,20 +35,14 @@ results are cached in ``~/.cache/vocalis-bench/espnet_results.json`` (+ ``espnet
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import math
-import os
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from vocalis.data.audio import load_audio
 from vocalis.data.features import Fbank
@@ -62,10 +56,9 @@ from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
 from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
 from vocalis.train.schedulers import WarmupLR
 
-CACHE = Path(os.environ.get("VOCALIS_BENCH_CACHE", Path.home() / ".cache" / "vocalis-bench"))
-HERE = Path(__file__).resolve().parent
-ESPNET_PIP = ["espnet[asr,train]==202611", "lightning", "protobuf", "tensorboard", "dask[distributed]",
-              "dask_jobqueue", "editdistance", "jiwer"]
+from espnet_convert import convert_espnet_state_dict, match_espnet_numerics  # noqa: E402 (bench/ sibling)
+from espnet_venv import CACHE, EspnetProcess, ensure_espnet_venv  # noqa: E402
+
 ENC = dict(output_size=256, attention_heads=4, linear_units=1024, num_blocks=6, dropout_rate=0.1,
            positional_dropout_rate=0.1, attention_dropout_rate=0.0, input_layer="conv2d", normalize_before=True)
 DEC = dict(attention_heads=4, linear_units=1024, num_blocks=3, dropout_rate=0.1, positional_dropout_rate=0.1,
@@ -74,63 +67,6 @@ MODEL_CONF = dict(ctc_weight=0.3, lsm_weight=0.1, length_normalized_loss=False)
 FRONTEND = dict(fs=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80)
 BATCH = 16
 LR, WARMUP = 1e-3, 100
-
-
-# ----------------------------------------------------------------------------- ESPnet venv + driver
-def find_python312() -> str:
-    for cand in [shutil.which("python3.12"), *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12")))]:
-        if cand and Path(cand).exists():
-            return cand
-    raise SystemExit("ESPnet 202611 needs Python 3.12 and none was found (pyenv install 3.12.1, or put python3.12 "
-                     "on PATH); or run with --skip-espnet on cached results")
-
-
-def ensure_espnet_venv(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if python.exists():
-        check = subprocess.run([str(python), "-c", "import espnet, espnet2.bin.asr_inference; print(espnet.__version__)"],
-                               capture_output=True, text=True)
-        if check.returncode == 0:
-            return python
-        print(f"[setup] ESPnet venv at {venv} is broken ({check.stderr.strip().splitlines()[-1:]}); reinstalling")
-    print(f"[setup] ESPnet venv missing: creating {venv} (Python 3.12, {' '.join(ESPNET_PIP)}; ~7 GB, a few minutes)")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([find_python312(), "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *ESPNET_PIP], check=True)
-    print(f"[setup] ESPnet venv ready: {python}")
-    return python
-
-
-class EspnetProcess:
-    """The driver subprocess; ``call(cmd, **kw)`` sends one command and returns its JSON reply."""
-
-    def __init__(self, python: Path, threads: int, log_path: Path):
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
-                   NLTK_DATA=str(CACHE / "nltk_data"))
-        env.pop("PYTHONPATH", None)
-        self.log = open(log_path, "w", encoding="utf-8")
-        self.proc = subprocess.Popen([str(python), str(HERE / "espnet_driver.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=str(CACHE))
-
-    def call(self, cmd: str, **kw) -> dict:
-        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith("@@JSON "):
-                out = json.loads(line[7:])
-                if not out.get("ok"):
-                    raise RuntimeError(f"ESPnet driver failed on {cmd}: {out.get('error')}\n{out.get('traceback')}")
-                return out
-            self.log.write(line)
-        raise RuntimeError(f"ESPnet driver exited (rc {self.proc.wait()}); see {self.log.name}")
-
-    def close(self) -> None:
-        try:
-            self.call("quit")
-        except Exception:
-            pass
-        self.proc.wait(timeout=30)
-        self.log.close()
 
 
 # ----------------------------------------------------------------------------- data
@@ -222,93 +158,6 @@ class VocalisTrainer:
         return {"times": times, "losses": losses}
 
 
-# ----------------------------------------------------------------------------- weight conversion
-def convert_espnet_state_dict(esp: dict[str, torch.Tensor], target: dict[str, torch.Tensor], num_blocks: int,
-                              dec_blocks: int) -> dict[str, torch.Tensor]:
-    """espnet2 ESPnetASRModel (transformer encoder/decoder, conv2d input layer) -> HybridCTCAttentionModel.
-
-    ``target`` is the Vocalis model's state dict (to pick its encoder layout: Vocalis' own EncoderLayer
-    with ``att.{q,k,v,out}``/``norm_att``/``norm_ff``, or the older ``nn.TransformerEncoderLayer`` with a
-    fused ``in_proj``). Same architecture up to naming; the numerical mismatches are handled by
-    :func:`match_espnet_numerics`. Every ESPnet parameter must be used (checked here) and every Vocalis
-    tensor filled (checked by the caller's strict load).
-    """
-    out: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
-    own_layer = "encoder.layers.0.att.q.weight" in target
-
-    def take(src: str, dst: str) -> None:
-        out[dst] = esp[src]
-        used.add(src)
-
-    for kind in ("weight", "bias"):
-        take(f"encoder.embed.conv.0.{kind}", f"encoder.subsampling.conv.0.{kind}")
-        take(f"encoder.embed.conv.2.{kind}", f"encoder.subsampling.conv.2.{kind}")
-        out_src = f"encoder.embed.out.0.{kind}" if f"encoder.embed.out.0.{kind}" in esp else f"encoder.embed.out.{kind}"
-        take(out_src, f"encoder.subsampling.out.{kind}")
-        take(f"encoder.after_norm.{kind}", f"encoder.norm.{kind}" if own_layer else f"encoder.layers.norm.{kind}")
-        take(f"decoder.after_norm.{kind}", f"decoder.norm.{kind}")
-        take(f"decoder.output_layer.{kind}", f"decoder.output.{kind}")
-        take(f"ctc.ctc_lo.{kind}", f"ctc_head.{kind}")
-        for i in range(num_blocks):
-            e = f"encoder.encoders.{i}"
-            if own_layer:
-                v = f"encoder.layers.{i}"
-                for x in ("q", "k", "v", "out"):
-                    take(f"{e}.self_attn.linear_{x}.{kind}", f"{v}.att.{x}.{kind}")
-                take(f"{e}.feed_forward.w_1.{kind}", f"{v}.ff.0.{kind}")
-                take(f"{e}.feed_forward.w_2.{kind}", f"{v}.ff.3.{kind}")
-                take(f"{e}.norm1.{kind}", f"{v}.norm_att.{kind}")
-                take(f"{e}.norm2.{kind}", f"{v}.norm_ff.{kind}")
-            else:
-                v = f"encoder.layers.layers.{i}"
-                out[f"{v}.self_attn.in_proj_{kind}"] = torch.cat([esp[f"{e}.self_attn.linear_{x}.{kind}"] for x in "qkv"])
-                used.update(f"{e}.self_attn.linear_{x}.{kind}" for x in "qkv")
-                take(f"{e}.self_attn.linear_out.{kind}", f"{v}.self_attn.out_proj.{kind}")
-                take(f"{e}.feed_forward.w_1.{kind}", f"{v}.linear1.{kind}")
-                take(f"{e}.feed_forward.w_2.{kind}", f"{v}.linear2.{kind}")
-                take(f"{e}.norm1.{kind}", f"{v}.norm1.{kind}")
-                take(f"{e}.norm2.{kind}", f"{v}.norm2.{kind}")
-        for i in range(dec_blocks):
-            e, v = f"decoder.decoders.{i}", f"decoder.layers.{i}"
-            for att_e, att_v in (("self_attn", "self_att"), ("src_attn", "src_att")):
-                for x in ("q", "k", "v", "out"):
-                    take(f"{e}.{att_e}.linear_{x}.{kind}", f"{v}.{att_v}.{x}.{kind}")
-            take(f"{e}.feed_forward.w_1.{kind}", f"{v}.ff.0.{kind}")
-            take(f"{e}.feed_forward.w_2.{kind}", f"{v}.ff.3.{kind}")
-            for n, m in (("norm1", "norm_self"), ("norm2", "norm_src"), ("norm3", "norm_ff")):
-                take(f"{e}.{n}.{kind}", f"{v}.{m}.{kind}")
-    take("decoder.embed.0.weight", "decoder.embed.weight")
-    left = [k for k in esp if k not in used and not k.startswith(("frontend.", "normalize."))]
-    if left:
-        raise KeyError(f"ESPnet tensors not converted: {left}")
-    return out
-
-
-def match_espnet_numerics(model: HybridCTCAttentionModel) -> list[str]:
-    """Make the converted Vocalis model compute what ESPnet computes; returns what had to change.
-
-    Mismatches found (the rest maps 1:1): torch's LayerNorm eps 1e-5 vs ESPnet's LayerNorm 1e-12
-    (every norm), and, in the older Vocalis encoder built on nn.TransformerEncoderLayer, a GELU
-    feed-forward where ESPnet's PositionwiseFeedForward uses ReLU.
-    """
-    changes = []
-    for layer in getattr(getattr(model.encoder, "layers", None), "layers", []):
-        if getattr(layer, "activation_relu_or_gelu", 1) != 1:
-            layer.activation, layer.activation_relu_or_gelu = F.relu, 1
-            changes.append("encoder FFN activation gelu -> relu")
-    changes = sorted(set(changes))
-    n = 0
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.LayerNorm) and mod.eps != 1e-12:
-            mod.eps = 1e-12
-            n += 1
-    if n:
-        changes.append(f"LayerNorm eps 1e-5 -> 1e-12 ({n} norms, as ESPnet's LayerNorm)")
-    return changes
-
-
-# ----------------------------------------------------------------------------- decoding
 def pad_feats(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     lens = torch.tensor([f.shape[0] for f in feats])
     return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens
