@@ -42,11 +42,9 @@ def parse_decode(decode: str | dict) -> tuple[str, BeamSearchOptions | None]:
 def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
     """``best`` -> the averaged best weights, ``last`` -> ``last.pth``, else a path (absolute or in exp_dir)."""
     if checkpoint == "best":
-        found = sorted(exp_dir.glob("*.ave_*best.pth"))
-        if not found:
-            raise FileNotFoundError(f"no averaged checkpoint (*.ave_*best.pth) in {exp_dir}: run the train stage, "
-                                    "or set model.checkpoint: last")
-        return found[0]
+        from vocalis.train.weights_io import best_weights_in
+
+        return best_weights_in(exp_dir)
     path = exp_dir / "last.pth" if checkpoint == "last" else Path(checkpoint)
     path = path if path.is_absolute() else exp_dir / path
     if not path.is_file():
@@ -54,13 +52,11 @@ def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
     return path
 
 
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load a ``.pth``/``.ckpt``/``.safetensors`` state dict strictly into ``model``."""
-    from vocalis.train.weights_io import read_weights
-
-    missing, unexpected = model.load_state_dict(read_weights(path), strict=False)
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load the state dict read from ``source`` strictly into ``model``."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise KeyError(f"{path} does not fit {type(model).__name__}: missing {missing[:5]}, unexpected "
+        raise KeyError(f"{source} does not fit {type(model).__name__}: missing {missing[:5]}, unexpected "
                        f"{unexpected[:5]}; was it trained with this exp_dir's config.yaml?")
 
 
@@ -117,9 +113,10 @@ class Speech2Text:
             load_adapter(model, self.exp_dir / "adapter")
             return model, self.exp_dir / "adapter" / "adapter_model.safetensors"
         path = find_checkpoint(self.exp_dir, checkpoint)
-        merged = bool(self.cfg.get("peft")) and not any(".lora_A." in k for k in read_weights(path))
+        state = read_weights(path)  # read once: it also tells whether a peft run's weights are merged
+        merged = bool(self.cfg.get("peft")) and not any(".lora_A." in k for k in state)
         model = build_model(self.cfg, with_peft=not merged)
-        load_weights(model, path)
+        load_weights(model, state, path)
         return model, path
 
     @torch.inference_mode()

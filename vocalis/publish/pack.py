@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
 from vocalis.publish.meta import write_meta
+from vocalis.train.weights_io import read_weights
 
 USER_CODE_PACKAGES = ("src.", "dataset.")
 DROPPED_SECTIONS = ("dataset", "create_dataset")  # where the training data was: not part of a model
@@ -55,18 +55,6 @@ class PackRequest:
     include_src: str | bool = "auto"
     inference_settings: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
-
-
-def load_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
-    """Weights of a ``.pth`` state dict or a Lightning ``.ckpt`` (loaded with ``weights_only=True``)."""
-    if checkpoint.suffix == ".ckpt":
-        from vocalis.train.averaging import model_state_dict
-
-        return model_state_dict(checkpoint)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise TypeError(f"{checkpoint} is not a state dict of tensors; publish a .pth written by the train stage")
-    return state
 
 
 def user_code_targets(node: Any) -> list[str]:
@@ -131,7 +119,7 @@ def write_bundle(request: PackRequest, out_dir: str | Path) -> Path:
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    state = load_state_dict(request.checkpoint)
+    state = read_weights(request.checkpoint)
     save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp / "model.safetensors"))
     # interpolations stay (e.g. token_list: ${tokenizer.save_path}/tokens.txt) so they follow the moved paths
     raw_config = OmegaConf.to_container(OmegaConf.load(request.exp_dir / "config.yaml"), resolve=False)

@@ -14,7 +14,7 @@ def best_weights_in(exp_dir: Path) -> Path:
     found = sorted(exp_dir.glob("*.ave_*best.pth"))
     if not found:
         raise FileNotFoundError(f"no averaged checkpoint (*.ave_*best.pth) in {exp_dir}: run its train stage, "
-                                "or name a weights file")
+                                "or name a weights file (e.g. model.checkpoint: last)")
     return found[0]
 
 
