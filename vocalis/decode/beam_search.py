@@ -89,19 +89,15 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     scores = torch.full((b, w), NEG_INF, device=enc.device)
     scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
     scores = scores.view(n)
-    max_len, min_len = _max_lengths(enc_lengths, options.maxlenratio), _max_lengths(enc_lengths, options.minlenratio)
-    if options.minlenratio == 0:
-        min_len = [0] * b
+    max_len = _max_lengths(enc_lengths, options.maxlenratio)
+    min_len = _max_lengths(enc_lengths, options.minlenratio) if options.minlenratio != 0 else [0] * b
     finished: list[list[Hypothesis]] = [[] for _ in range(b)]
     done = [False] * b
+    # candidates kept per hypothesis: the pre-beam for CTC scoring, never more than the non-blank tokens
+    k = min(decoder.vocab_size - 1, max(w, int(options.pre_beam_ratio * w)) if ctc is not None else w)
     cache = None
-    vocab = None
-    k = 0
     for step in range(max(max_len)):
         att, cache = decoder.score_last(yseq, memory, mem_mask, cache, memory_kv)  # (N, V)
-        if vocab is None:
-            vocab = att.shape[1]
-            k = min(vocab - 1, max(w, int(options.pre_beam_ratio * w)) if ctc is not None else w)  # never blank
         att[:, blank_id] = NEG_INF  # the decoder never emits blank
         for u in range(b):
             if step < min_len[u]:
