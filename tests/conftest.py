@@ -47,6 +47,12 @@ TINY_MODEL = ["model.num_layers=1", "model.d_model=64", "model.ffn_dim=128", "tr
               "dataloader.batch_size=8"]
 
 
+@pytest.fixture(scope="session")
+def tiny_model() -> list[str]:
+    """Overrides that shrink the digits CTC Transformer to one small layer trained one epoch."""
+    return list(TINY_MODEL)
+
+
 @dataclass
 class TrainedRecipe:
     """A digits recipe copy with a tiny trained experiment in ``exp/training``."""

@@ -11,8 +11,6 @@ from vocalis.data.manifest import ManifestDataset
 from vocalis.stages.runner import run_stages
 from vocalis.train.weights_io import read_weights
 
-SMALL_MODEL = ["model.num_layers=1", "model.d_model=64", "model.ffn_dim=128", "dataloader.batch_size=8"]
-
 
 def reuse_config(recipe, name: str) -> dict:
     """The shipped config, pointed at this test's pre-trained experiment."""
@@ -23,12 +21,12 @@ def reuse_config(recipe, name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pretrained(recipes, tiny_corpus):
+def pretrained(recipes, tiny_corpus, tiny_model):
     recipe = recipes["digits"]
-    overrides = tiny_corpus + SMALL_MODEL + ["trainer.max_epochs=2"]
+    overrides = tiny_corpus + tiny_model + ["trainer.max_epochs=2"]  # the last value of a key wins
     run_stages(recipe, ["train_tokenizer", "collect_stats", "train"], {"training": recipe / "conf/training.yaml"},
                overrides + ["exp_tag=pretrain"])
-    return recipe, tiny_corpus + SMALL_MODEL + ["trainer.max_epochs=1"]
+    return recipe, tiny_corpus + tiny_model
 
 
 def test_new_vocabulary_keeps_the_encoder_and_reinitialises_the_head(pretrained):

@@ -9,8 +9,6 @@ import pytest
 from vocalis.infer.scp import read_scp
 from vocalis.stages.runner import run_stages
 
-SMALL_MODEL = ["model.num_layers=1", "model.d_model=64", "model.ffn_dim=128", "trainer.max_epochs=1",
-               "dataloader.batch_size=8"]
 
 
 def manifest_ids(recipe: Path, split: str) -> list[str]:
@@ -23,10 +21,10 @@ def config_files(recipe: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def digits_run(recipes, tiny_corpus):
+def digits_run(recipes, tiny_corpus, tiny_model):
     recipe = recipes["digits"]
-    results = run_stages(recipe, ["all"], config_files(recipe), tiny_corpus + SMALL_MODEL)
-    return recipe, results, tiny_corpus + SMALL_MODEL
+    results = run_stages(recipe, ["all"], config_files(recipe), tiny_corpus + tiny_model)
+    return recipe, results, tiny_corpus + tiny_model
 
 
 def test_every_stage_logs_where_documented(digits_run):
