@@ -18,8 +18,10 @@ ESPNET_PIP = ["espnet[asr,train]==202611", "lightning", "protobuf", "tensorboard
               "dask_jobqueue", "editdistance", "jiwer"]
 
 def find_python312() -> str:
+    # a pyenv shim on PATH may exist and still fail ("command not found" for an inactive version),
+    # so each candidate must actually run
     for cand in [shutil.which("python3.12"), *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12")))]:
-        if cand and Path(cand).exists():
+        if cand and subprocess.run([cand, "-c", "pass"], capture_output=True).returncode == 0:
             return cand
     raise SystemExit("ESPnet 202611 needs Python 3.12 and none was found (pyenv install 3.12.1, or put python3.12 "
                      "on PATH); or run with --skip-espnet on cached results")
