@@ -65,6 +65,8 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="audio files, folders of audio files, or wav.scp lists")
     parser.add_argument("--batch_size", type=int, default=None, help="files per model call (default: the bundle's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                        help="autocast precision of the network (default: the bundle's)")
     parser.add_argument("--trust_user_code", action="store_true",
                         help="allow a bundle that carries recipe code (src/) to run it")
 
@@ -78,7 +80,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     pairs = list_audio_inputs(args.inputs)
     model = InferenceModel.from_packed(args.bundle, trust_user_code=args.trust_user_code, device=args.device,
-                                       batch_size=args.batch_size)
+                                       batch_size=args.batch_size, dtype=args.dtype)
     outputs = model.transcribe([path for _, path in pairs])
     for (utt_id, _), output in tqdm(zip(pairs, outputs), total=len(pairs), unit="file", file=sys.stderr,
                                     disable=len(pairs) <= model.batch_size):

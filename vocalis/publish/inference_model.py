@@ -48,7 +48,8 @@ class InferenceModel:
 
     @classmethod
     def from_packed(cls, path: str | Path, trust_user_code: bool = False, device: str = "cpu",
-                    decode: str | dict | None = None, batch_size: int | None = None) -> "InferenceModel":
+                    decode: str | dict | None = None, batch_size: int | None = None,
+                    dtype: str | None = None) -> "InferenceModel":
         """Load the bundle folder ``path``.
 
         Args:
@@ -56,6 +57,7 @@ class InferenceModel:
             device: torch device.
             decode: decoding settings instead of the bundle's (e.g. ``ctc_greedy``).
             batch_size: waveforms per model call for lists of inputs; default: the bundle's.
+            dtype: ``float32`` / ``bfloat16`` / ``float16`` autocast; default: the bundle's.
 
         Raises:
             BundleIntegrityError: a file differs from meta.yaml (changed, missing or added).
@@ -78,7 +80,8 @@ class InferenceModel:
             (exp / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)))
             torch.save(load_file(str(bundle / node.get("checkpoint", "model.safetensors"))), exp / "model.pth")
             speech2text = Speech2Text(exp, checkpoint=str(exp / "model.pth"), device=device,
-                                      decode=decode if decode is not None else node.get("decode", "ctc_greedy"))
+                                      decode=decode if decode is not None else node.get("decode", "ctc_greedy"),
+                                      dtype=dtype or node.get("dtype", "float32"))
         rate = int((cfg.get("frontend") or {}).get("sample_rate", 16000))
         return cls(speech2text, bundle, meta, rate, int(batch_size or settings.get("batch_size") or 16))
 
