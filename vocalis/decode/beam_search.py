@@ -107,7 +107,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
         total = scores[:, None] + cand_weighted + options.penalty
         if ctc is not None:
             psi, r = ctc.score(cand)
-            total = total + lam * (psi - ctc.psi[:, None])
+            total = total + lam * (psi - ctc.psi[:, None]).float()
         total = total.view(b, w * k)
         best, flat = total.topk(w, dim=1)  # (B, W)
         parents = (flat // k + torch.arange(b, device=enc.device)[:, None] * w).view(n)
