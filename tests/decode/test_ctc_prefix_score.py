@@ -53,3 +53,43 @@ def test_prefix_scores_match_brute_force_with_padding():
         scorer.advance(torch.arange(2), choice, psi, r, tokens)
         for b in range(2):
             prefix[b].append(step_tokens[b])
+
+
+def prefix_score_by_frames(log_probs: torch.Tensor, prefix: list[int], c: int) -> float:
+    """Algorithm 2 of Watanabe et al. (2017) frame by frame in float64: log P(output starts with prefix + c)."""
+    x = log_probs.double()
+    t_max = x.shape[0]
+    r_n = torch.full((t_max,), -math.inf, dtype=torch.float64)
+    r_b = torch.cumsum(x[:, BLANK], 0)  # the empty prefix
+    for k, token in enumerate(prefix + [c]):
+        r_sum = torch.logaddexp(r_n, r_b)
+        phi = r_b if k > 0 and token == prefix[k - 1] else r_sum
+        new_n = torch.full_like(r_n, -math.inf)
+        new_b = torch.full_like(r_n, -math.inf)
+        psi = x[0, token] if k == 0 else torch.tensor(-math.inf, dtype=torch.float64)
+        if k == 0:
+            new_n[0] = x[0, token]
+        for t in range(max(k, 1), t_max):
+            new_n[t] = torch.logaddexp(new_n[t - 1], phi[t - 1]) + x[t, token]
+            new_b[t] = torch.logaddexp(new_n[t - 1], new_b[t - 1]) + x[t, BLANK]
+            psi = torch.logaddexp(psi, phi[t - 1] + x[t, token])
+        r_n, r_b = new_n, new_b
+    return float(psi)
+
+
+def test_long_peaked_posteriors_score_like_the_frame_by_frame_recursion():
+    """400 frames of confident posteriors: the closed-form scans keep their precision."""
+    torch.manual_seed(1)
+    frames, prefix = 400, [1, 2, 2, 1]
+    logits = torch.randn(1, frames, V) * 8  # peaked: log-probs down to about -60
+    logits[..., EOS] = -1e4
+    log_probs = logits.log_softmax(-1)
+    scorer = CTCPrefixScorer(log_probs, torch.tensor([frames]), BLANK, EOS)
+    for k, token in enumerate(prefix):
+        candidates = torch.tensor([[1, 2]])
+        psi, state = scorer.score(candidates)
+        for j, c in enumerate(candidates[0].tolist()):
+            expected = prefix_score_by_frames(log_probs[0], prefix[:k], c)
+            assert math.isclose(psi[0, j].item(), expected, rel_tol=1e-9, abs_tol=1e-6), (prefix[:k], c)
+        scorer.advance(torch.tensor([0]), torch.tensor([candidates[0].tolist().index(token)]), psi, state,
+                       torch.tensor([token]))
