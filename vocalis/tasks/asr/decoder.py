@@ -28,14 +28,26 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
-                memory_mask: torch.Tensor, last_only: bool = False,
-                memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``x (N, L, D)`` -> ``(N, L, D)``, or ``(N, 1, D)`` for the last position when ``last_only``."""
+                memory_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: ``x (N, L, D)`` -> ``(N, L, D)``."""
         h = self.norm_self(x)
-        query, residual = (h[:, -1:], x[:, -1:]) if last_only else (h, x)
-        y = residual + self.dropout(self.self_att(query, h, self_mask))
-        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask, kv=memory_kv))
+        y = x + self.dropout(self.self_att(h, h, self_mask))
+        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask))
         return y + self.dropout(self.ff(self.norm_ff(y)))
+
+    def step(self, x: torch.Tensor, self_kv: tuple[torch.Tensor, torch.Tensor] | None, causal: torch.Tensor | None,
+             memory: torch.Tensor, memory_mask: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor] | None
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """New positions ``x (N, L', D)`` after the positions whose self-attention keys/values
+        ``self_kv`` (``(N, H, L, d_k)`` each, or None) are cached -> ``(y (N, L', D), keys/values
+        of all L + L' positions)``. ``causal`` masks the new positions among themselves."""
+        h = self.norm_self(x)
+        k, v = self.self_att.project_kv(h)
+        if self_kv is not None:
+            k, v = torch.cat([self_kv[0], k], dim=2), torch.cat([self_kv[1], v], dim=2)
+        y = x + self.dropout(self.self_att(h, h, causal, kv=(k, v)))
+        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask, kv=memory_kv))
+        return y + self.dropout(self.ff(self.norm_ff(y))), (k, v)
 
 
 class TransformerDecoder(nn.Module):
@@ -58,9 +70,11 @@ class TransformerDecoder(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.output = nn.Linear(d, vocab_size)
 
-    def _embed(self, ys: torch.Tensor) -> torch.Tensor:
+    def _embed(self, ys: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token ids ``(N, L)`` at positions ``start .. start + L - 1`` -> ``(N, L, D)``."""
         x = self.embed(ys) * math.sqrt(self.d_model)
-        return self.dropout(x + sinusoidal_positions(ys.shape[1], self.d_model, ys.device).to(x.dtype))
+        positions = sinusoidal_positions(start + ys.shape[1], self.d_model, ys.device)[start:]
+        return self.dropout(x + positions.to(x.dtype))
 
     @staticmethod
     def causal_mask(length: int, device: torch.device) -> torch.Tensor:
@@ -91,19 +105,20 @@ class TransformerDecoder(nn.Module):
                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Log-probabilities of the next token for each prefix ``ys (N, L)``.
 
-        ``cache`` holds each layer's outputs for the first ``L - 1`` positions (``(N, L-1, D)``
-        per layer, from the previous call, reordered to the surviving hypotheses), so only
-        the last position is computed; ``memory_kv`` (:meth:`memory_kv`) spares re-projecting
-        the encoder output at every step. Returns ``(logp (N, V), new cache)``.
+        ``cache`` holds every layer's self-attention keys and values for the first ``L - 1``
+        positions (``[k_0, v_0, k_1, v_1, ...]``, each ``(N, H, L-1, d_k)``, from the previous
+        call, reordered to the surviving hypotheses), so only the last token goes through the
+        layers; ``memory_kv`` (:meth:`memory_kv`) spares re-projecting the encoder output at
+        every step. Returns ``(logp (N, V), new cache)``.
         """
-        x = self._embed(ys)
-        causal = None if cache is not None else self.causal_mask(ys.shape[1], ys.device)
+        if cache is None:  # the whole prefix (usually just <sos>)
+            x, causal = self._embed(ys), self.causal_mask(ys.shape[1], ys.device)
+        else:
+            x, causal = self._embed(ys[:, -1:], start=ys.shape[1] - 1), None
         new_cache = []
         for k, layer in enumerate(self.layers):
-            kv = memory_kv[k] if memory_kv is not None else None
-            if cache is None:
-                x = layer(x, causal, memory, memory_mask, memory_kv=kv)
-            else:  # the last query sees every key, so no causal mask is needed
-                x = torch.cat([cache[k], layer(x, None, memory, memory_mask, last_only=True, memory_kv=kv)], dim=1)
-            new_cache.append(x)
+            self_kv = None if cache is None else (cache[2 * k], cache[2 * k + 1])
+            x, (keys, values) = layer.step(x, self_kv, causal, memory, memory_mask,
+                                           memory_kv[k] if memory_kv is not None else None)
+            new_cache += [keys, values]
         return self.output(self.norm(x[:, -1])).log_softmax(-1), new_cache
