@@ -57,7 +57,9 @@ from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
 from vocalis.train.schedulers import WarmupLR
 
 from espnet_convert import convert_espnet_state_dict, match_espnet_numerics  # noqa: E402 (bench/ sibling)
-from espnet_venv import CACHE, EspnetProcess, ensure_espnet_venv  # noqa: E402
+from espnet_venv import CACHE, HERE, EspnetProcess, ensure_espnet_venv  # noqa: E402
+
+DIGITS_DATA = HERE.parent / "egs3" / "digits" / "asr" / "data"
 
 ENC = dict(output_size=256, attention_heads=4, linear_units=1024, num_blocks=6, dropout_rate=0.1,
            positional_dropout_rate=0.1, attention_dropout_rate=0.0, input_layer="conv2d", normalize_before=True)
@@ -205,7 +207,7 @@ def wer(refs: dict[str, str], hyps: dict[str, str]) -> float:
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="/tmp/demo/egs3/digits/asr/data", help="built digits data folder (read only)")
+    parser.add_argument("--data", default=str(DIGITS_DATA), help="built digits data folder (read only)")
     parser.add_argument("--train-steps", type=int, default=150, help="training steps per side (the decode model "
                         "is ESPnet's after these steps)")
     parser.add_argument("--warmup-steps", type=int, default=10, help="first steps left out of the timing")
@@ -223,6 +225,9 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     work = CACHE / "espnet-work"
     esp_cache = CACHE / "espnet_results.json"
+    if not (Path(args.data) / "manifest" / "train.tsv").is_file():
+        raise SystemExit(f"no digits corpus in {args.data}: build it with `python egs3/digits/asr/run.py --stages "
+                         "create_dataset` (about 80 s) or pass --data")
     train, test, tokenizer = load_corpus(Path(args.data), CACHE)
     vocab = tokenizer.vocab_size
     batches = make_batches(train, tokenizer, args.train_steps)
