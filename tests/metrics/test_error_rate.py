@@ -75,3 +75,23 @@ def test_mismatched_scp_files_are_refused(tmp_path):
     write_scp(tmp_path / "t" / "hyp.scp", [("a", "one")])
     with pytest.raises(ValueError, match="1 without a hypothesis.*re-run the infer stage"):
         WER()(tmp_path, "t")
+
+
+def test_group_by_scores_each_group_and_lists_the_worst_first(tmp_path):
+    write_scp(tmp_path / "t" / "ref.scp", [("a", "one two"), ("b", "three four"), ("c", "five six seven eight")])
+    write_scp(tmp_path / "t" / "hyp.scp", [("a", "one two"), ("b", "three"), ("c", "five six seven nine")])
+    write_scp(tmp_path / "t" / "voice.scp", [("a", "kal"), ("b", "rms"), ("c", "kal")])
+    result = WER(group_by="voice")(tmp_path, "t")
+    assert result["WER"] == 25.0  # the pooled rate is unchanged: 2 errors / 8 words
+    assert result["by_voice"] == {"rms": {"WER": 50.0, "Snt": 1, "Wrd": 2, "n_err": 1},
+                                  "kal": {"WER": 16.67, "Snt": 2, "Wrd": 6, "n_err": 1}}
+    table = format_results_table({"WER": {"t": result}})
+    assert "### WER by voice (t)" in table and "| rms | 50.0 | 1 | 2 | 1 |\n| kal | 16.67 | 2 | 6 | 1 |" in table
+
+
+def test_group_by_without_its_scp_file_says_how_to_get_it(tmp_path):
+    write_scp(tmp_path / "t" / "ref.scp", [("a", "one")])
+    write_scp(tmp_path / "t" / "hyp.scp", [("a", "one")])
+    with pytest.raises(FileNotFoundError, match=r"group_by: speaker needs .*speaker.scp: make output_fn return a "
+                                                r"'speaker' field"):
+        WER(group_by="speaker")(tmp_path, "t")

@@ -65,6 +65,13 @@ def test_metrics_json_matches_an_independent_count(digits_run):
         assert metrics["CER"][test]["CER"] == pytest.approx(
             100.0 * (chars.substitutions + chars.deletions + chars.insertions) / n_chars, abs=0.01)
         assert metrics["throughput"][test]["utterances"] == len(refs)
+        # per voice (metrics.yaml group_by: voice): the manifest's voice column, and groups that add up
+        rows = [line.split("\t") for line in (recipe / "data/manifest" / f"{test}.tsv").read_text().splitlines()[1:]]
+        assert read_scp(inference_dir / test / "voice.scp") == {r[0]: r[4] for r in rows}
+        by_voice = metrics["WER"][test]["by_voice"]
+        assert set(by_voice) == {r[4] for r in rows}
+        assert sum(g["n_err"] for g in by_voice.values()) == errors
+        assert sum(g["Snt"] for g in by_voice.values()) == len(refs)
     assert (inference_dir / "results.md").read_text().count("test_human") >= 2
 
 

@@ -86,6 +86,9 @@ def read_manifest(path: str | Path) -> list[dict[str, str]]:
 class ManifestDataset:
     """Items ``{"utt_id", "speech": float32 (N,), "text": str}`` from ``<manifest_dir>/<split>.tsv``.
 
+    Other columns of the manifest (``speaker``, ``voice``, ...) come along as strings: the
+    infer stage writes them next to the hypotheses, so metrics can group by them.
+
     Args:
         manifest_dir: folder of ``<split>.tsv`` files.
         split: which file to read.
@@ -105,7 +108,8 @@ class ManifestDataset:
         row = self.rows[index]
         wave, _ = load_audio(row["path"], self.sample_rate, utt_id=row["utt_id"],
                              on_rate_mismatch=self.on_rate_mismatch)
-        return {"utt_id": row["utt_id"], "speech": wave, "text": row["text"]}
+        extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS}
+        return {"utt_id": row["utt_id"], "speech": wave, "text": row["text"], **extra}
 
     def utt_id(self, index: int) -> str:
         """Id of item ``index`` without reading audio."""

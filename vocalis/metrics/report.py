@@ -32,7 +32,17 @@ def format_results_table(results: dict) -> str:
         rows = [f"| {t} | {v.get(metric, '')} | " + " | ".join(str(v.get(c, "")) for c in SCLITE_COLUMNS) + " |"
                 for t, v in per_test.items()]
         blocks.append(f"### {metric}\n\n{header}\n{rule}\n" + "\n".join(rows))
+        blocks += [format_group_table(metric, test, key, groups) for test, v in per_test.items()
+                   for key, groups in v.items() if key.startswith("by_")]
     return "\n\n".join(blocks) + "\n"
+
+
+def format_group_table(metric: str, test: str, key: str, groups: dict[str, dict]) -> str:
+    """``by_<field>`` results of one test set as a table, worst group first."""
+    rows = [f"| {label} | {v[metric]} | {v['Snt']} | {v['Wrd']} | {v['n_err']} |" for label, v in groups.items()]
+    field = key[len("by_"):]
+    return (f"### {metric} by {field} ({test})\n\n| {field} | {metric} | Snt | Wrd | errors |\n|---|---|---|---|---|\n"
+            + "\n".join(rows))
 
 
 def write_results_markdown(path: str | Path, results: dict) -> Path:

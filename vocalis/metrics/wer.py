@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vocalis.infer.scp import read_scp
 from vocalis.metrics.alignment import AlignedPair
-from vocalis.metrics.error_rate import score_pairs
+from vocalis.metrics.error_rate import ErrorCounts, score_pairs
 from vocalis.metrics.text_normalization import TextNormalizer
 
 
@@ -36,11 +36,17 @@ class ErrorRate:
         case / remove_punctuation: text normalisation (see TextNormalizer).
         costs: ``unit`` (Levenshtein, like jiwer) or ``sclite`` (sub 4, ins 3, del 3).
         name: key in metrics.json; ``WER`` or ``CER`` by default.
+        group_by: also score each group of utterances (speaker, voice, condition...): the
+            stem of an scp file in the same folder mapping utterances to group labels, written
+            by the infer stage when ``output_fn`` returns that field. The result gets
+            ``by_<group_by>: {label: {name, Snt, Wrd, n_err}}``, most errors first.
     """
 
     def __init__(self, unit: str = "word", ref_key: str = "ref", hyp_key: str = "hyp", case: str = "fold",
-                 remove_punctuation: bool = False, costs: str = "unit", name: str | None = None):
+                 remove_punctuation: bool = False, costs: str = "unit", name: str | None = None,
+                 group_by: str | None = None):
         self.unit, self.ref_key, self.hyp_key, self.costs = unit, ref_key, hyp_key, costs
+        self.group_by = group_by
         self.normalizer = TextNormalizer(case, remove_punctuation)
         self.name = name or {"word": "WER", "char": "CER"}.get(unit, unit.upper())
 
@@ -58,7 +64,28 @@ class ErrorRate:
         tmp = path.with_name(path.name + ".partial")
         tmp.write_text("\n".join(format_alignment(u, ops) for u, ops in alignments), encoding="utf-8")
         os.replace(tmp, path)
-        return counts.as_dict(self.name)
+        result = counts.as_dict(self.name)
+        if self.group_by:
+            result[f"by_{self.group_by}"] = self._per_group(folder, refs, alignments)
+        return result
+
+    def _per_group(self, folder: Path, refs: dict[str, str], alignments: list) -> dict[str, dict]:
+        group_file = folder / f"{self.group_by}.scp"
+        if not group_file.is_file():
+            raise FileNotFoundError(f"group_by: {self.group_by} needs {group_file}: make output_fn return a "
+                                    f"{self.group_by!r} field (e.g. from the dataset item) and re-run the infer stage")
+        labels = read_scp(group_file)
+        unlabelled = [k for k in refs if k not in labels]
+        if unlabelled:
+            raise ValueError(f"{group_file} has no {self.group_by} for {len(unlabelled)} utterances "
+                             f"(e.g. {unlabelled[:3]}); re-run the infer stage for this test set")
+        groups: dict[str, ErrorCounts] = {}
+        for utt_id, ops in alignments:
+            groups.setdefault(labels[utt_id], ErrorCounts()).add(ops)
+        rows = {label: {self.name: round(c.rate(), 2) if c.wrd else 0.0, "Snt": c.snt, "Wrd": c.wrd, "n_err": c.err}
+                for label, c in groups.items()}
+        # most errors first (what the total is made of), then the higher rate
+        return dict(sorted(rows.items(), key=lambda kv: (-kv[1]["n_err"], -kv[1][self.name], kv[0])))
 
 
 class WER(ErrorRate):
