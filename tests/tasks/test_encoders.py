@@ -30,6 +30,26 @@ def test_subsampling_factor_sets_output_length(factor, expected):
         sub(torch.randn(1, sub.min_input_frames - 1, 80), torch.tensor([sub.min_input_frames - 1]))
 
 
+def test_the_cpu_front_in_chunks_gives_the_batch_outputs_and_gradients(monkeypatch):
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(80, 32, channels=16)
+    x, lengths = torch.randn(5, 60, 80), torch.tensor([60, 51, 44, 60, 30])
+
+    def run():
+        sub.zero_grad()
+        y, out_lengths = sub(x, lengths)
+        (y * torch.linspace(0, 1, y.numel()).view_as(y)).sum().backward()
+        return y.detach(), out_lengths, [p.grad.clone() for p in sub.parameters()]
+
+    whole = run()
+    per_utterance = 16 * 29 * 39 * 4  # first-conv output bytes of one 60-frame utterance
+    monkeypatch.setattr("vocalis.tasks.asr.subsampling.CHUNK_BYTES", 2 * per_utterance)
+    assert sub.utterances_per_chunk(x) == 2
+    chunked = run()
+    assert torch.allclose(whole[0], chunked[0], atol=1e-6) and torch.equal(whole[1], chunked[1])
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(whole[2], chunked[2]))
+
+
 @pytest.mark.parametrize("encoder_cls", ENCODERS)
 def test_an_utterance_encodes_the_same_alone_or_padded_in_a_batch(encoder_cls):
     torch.manual_seed(0)

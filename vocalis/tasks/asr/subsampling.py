@@ -7,6 +7,7 @@ from torch import nn
 
 # (kernel, stride) of each conv layer per subsampling factor, as in ESPnet's Conv2dSubsampling{,6,8}
 _LAYERS = {4: ((3, 2), (3, 2)), 6: ((3, 2), (5, 3)), 8: ((3, 2), (3, 2), (3, 2))}
+CHUNK_BYTES = 12 * 2**20  # first-conv activations per chunk on CPU (see utterances_per_chunk)
 
 
 class Conv2dSubsampling(nn.Module):
@@ -48,7 +49,29 @@ class Conv2dSubsampling(nn.Module):
         if x.shape[1] < self.min_input_frames:
             raise ValueError(f"input of {x.shape[1]} frames is too short for x{self.factor} subsampling "
                              f"(needs >= {self.min_input_frames})")
+        per_chunk = self.utterances_per_chunk(x)
+        if per_chunk >= x.shape[0]:
+            y = self._front(x)
+        else:
+            y = torch.cat([self._front(x[i:i + per_chunk]) for i in range(0, x.shape[0], per_chunk)])
+        return y, self.output_lengths(lengths).clamp(min=1, max=y.shape[1])
+
+    def utterances_per_chunk(self, x: torch.Tensor) -> int:
+        """How many utterances of ``x (B, T, F)`` go through the convolutions together.
+
+        On CPU the first convolution's output (``channels x T/2 x F/2`` floats per utterance,
+        5 MB for 256 channels and 2.6 s) outgrows the caches, and running a batch of 16
+        through in chunks of ~12 MB made the front 1.4x faster forward and backward on the
+        2-core box (same arithmetic per utterance, so the same outputs). GPUs take the batch whole.
+        """
+        if x.device.type != "cpu":
+            return x.shape[0]
+        kernel, stride = self.layers[0]
+        frames, bins = (x.shape[1] - kernel) // stride + 1, (x.shape[2] - kernel) // stride + 1
+        per_utterance = self.conv[0].out_channels * frames * bins * x.element_size()
+        return max(1, CHUNK_BYTES // per_utterance)
+
+    def _front(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x.unsqueeze(1))  # (B, C, T', F')
         b, c, t, f = x.shape
-        x = self.out(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
-        return x, self.output_lengths(lengths).clamp(min=1, max=t)
+        return self.out(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
