@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from vocalis.config.schema import ConfigKeyError
 from vocalis.data.audio import write_audio
 from vocalis.data.augment import (AddNoise, SpecAugment, SpeedPerturb, build_augmentation, mask_along_axis,
-                                  utterance_rng, warp_time)
+                                  utterance_rng, warp_freq, warp_time)
 from vocalis.data.features import Fbank
 from vocalis.data.pipeline import SpeechTextPipeline
 
@@ -65,6 +65,27 @@ def test_time_warp_of_a_ramp_is_the_expected_linear_map():
     cubic = warp_time(ramp, center, warped)  # ESPnet's default: bicubic (a=-0.75) is close, not exact
     assert (cubic[3:t - 3] - y[3:t - 3]).abs().max() < 0.1
     assert torch.equal(warp_time(ramp, center, center), ramp)
+
+
+def test_freq_warp_moves_a_formant_by_the_factor():
+    x = torch.zeros(3, 80)
+    x[:, 20] = 1.0  # a formant at channel 20
+    assert torch.equal(warp_freq(x, 1.0), x)
+    up = warp_freq(x, 1.1)
+    assert int(up[0].argmax()) == 22 and up[0, 22] == 1.0 and up[0, :21].sum() == 0 and up[0, 24:].sum() == 0
+    assert int(warp_freq(x, 0.9)[0].argmax()) == 18
+    ramp = torch.arange(80, dtype=torch.float32)[None]
+    assert torch.allclose(warp_freq(ramp, 0.5)[0, :40], ramp[0, :40] * 2) and (warp_freq(ramp, 0.5)[0, 40:] == 79).all()
+
+
+def test_spec_augment_draws_one_warp_per_utterance_in_the_range():
+    spec = SpecAugment(apply_time_warp=False, apply_freq_mask=False, apply_time_mask=False, freq_warp_range=(0.9, 1.1))
+    x = torch.zeros(1, 10, 80)
+    x[..., 40] = 1.0
+    peaks = {int(spec(x, generator=torch.Generator().manual_seed(s))[0][0, 0].argmax()) for s in range(40)}
+    assert peaks <= set(range(36, 45)) and len(peaks) >= 4
+    with pytest.raises(ValueError, match="freq_warp_range"):
+        SpecAugment(freq_warp_range=(1.1, 0.9))
 
 
 def test_padding_is_never_touched_and_eval_is_identity():

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SpecAugment", "mask_along_axis", "warp_time"]
+__all__ = ["SpecAugment", "mask_along_axis", "warp_freq", "warp_time"]
 
 
 def _randint(low: int, high: int, generator: torch.Generator | None) -> int:
@@ -48,6 +48,22 @@ def warp_time(x: torch.Tensor, center: int, warped: int, mode: str = "bicubic") 
     left = F.interpolate(img[:, :, :center], size=(warped, d), mode=mode, align_corners=False)
     right = F.interpolate(img[:, :, center:], size=(t - warped, d), mode=mode, align_corners=False)
     return torch.cat([left, right], dim=2)[0, 0]
+
+
+def warp_freq(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Scale the frequency axis of ``x (T, D)`` by ``alpha``: the content of channel ``j`` moves to
+    ``alpha * j`` (linear interpolation; the top channel repeats when ``alpha < 1``).
+
+    On mel filterbanks this is vocal tract length perturbation (Jaitly & Hinton, 2013): a
+    longer or shorter vocal tract moves every formant by about the same factor, which makes
+    a new speaker out of each utterance without changing its tempo or pitch track.
+    """
+    d = x.shape[1]
+    src = (torch.arange(d, dtype=x.dtype, device=x.device) / alpha).clamp(max=d - 1)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=d - 1)
+    frac = src - lo
+    return x[:, lo] * (1 - frac) + x[:, hi] * frac
 
 
 def mask_along_axis(x: torch.Tensor, axis: int, width_range: tuple[int, int], num_mask: int,
@@ -81,6 +97,9 @@ class SpecAugment(torch.nn.Module):
             fixed width range, or with ``time_mask_width_ratio_range`` a width range given as
             fractions of each utterance's length (ESPnet's ``MaskAlongAxisVariableMaxWidth``).
         replace_with_zero: masked values become 0, else the utterance's mean.
+        freq_warp_range: ``(low, high)``: scale each utterance's frequency axis by a factor
+            drawn uniformly in the range (:func:`warp_freq`), before masking. Not in ESPnet;
+            ``(0.9, 1.1)`` is the usual VTLP range. None (default) = off.
 
     Only active in ``train()`` mode: call ``.eval()`` and it returns its input.
     Padding frames beyond ``x_lengths`` are never warped or masked.
@@ -92,8 +111,11 @@ class SpecAugment(torch.nn.Module):
                  apply_freq_mask: bool = True, freq_mask_width_range: Sequence[int] = (0, 20), num_freq_mask: int = 2,
                  apply_time_mask: bool = True, time_mask_width_range: Sequence[int] | None = None,
                  time_mask_width_ratio_range: Sequence[float] | None = None, num_time_mask: int = 2,
-                 replace_with_zero: bool = True):
+                 replace_with_zero: bool = True, freq_warp_range: Sequence[float] | None = None):
         super().__init__()
+        if freq_warp_range is not None and not (len(freq_warp_range) == 2 and 0 < freq_warp_range[0] <= freq_warp_range[1]):
+            raise ValueError(f"SpecAugment: freq_warp_range must be (low, high) with 0 < low <= high, got {freq_warp_range}")
+        self.freq_warp_range = tuple(float(v) for v in freq_warp_range) if freq_warp_range is not None else None
         if apply_time_mask and time_mask_width_range is not None and time_mask_width_ratio_range is not None:
             raise ValueError("SpecAugment: give time_mask_width_range or time_mask_width_ratio_range, not both")
         if apply_time_mask and time_mask_width_range is None and time_mask_width_ratio_range is None:
@@ -123,6 +145,9 @@ class SpecAugment(torch.nn.Module):
             warped = _randint(center - w, center + w, generator) + 1
             if warped != center and 0 < warped < t:
                 x = warp_time(x, center, warped, self.time_warp_mode)
+        if self.freq_warp_range is not None:
+            lo, hi = self.freq_warp_range
+            x = warp_freq(x, lo + (hi - lo) * float(torch.rand((), generator=generator)))
         value = 0.0 if self.replace_with_zero else x.mean()
         if self.apply_freq_mask and self.num_freq_mask > 0:
             x = mask_along_axis(x, 1, self.freq_mask_width_range, self.num_freq_mask, value, generator)
@@ -149,4 +174,5 @@ class SpecAugment(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"time_warp={self.apply_time_warp}(window={self.time_warp_window}), freq_mask={self.apply_freq_mask}"
                 f"({self.freq_mask_width_range} x{self.num_freq_mask}), time_mask={self.apply_time_mask}"
-                f"({self.time_mask_width_ratio_range or self.time_mask_width_range} x{self.num_time_mask})")
+                f"({self.time_mask_width_ratio_range or self.time_mask_width_range} x{self.num_time_mask}), "
+                f"freq_warp={self.freq_warp_range}")
