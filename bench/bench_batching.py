@@ -3,7 +3,7 @@
 Padding fraction = 1 - real frames / (batch size x longest utterance), summed over the
 epoch's batches (what the encoder computes on zeros). Goal: <= 5 % with bucketing::
 
-    python bench/bench_batching.py --data /tmp/demo/egs3/digits/asr/data
+    python bench/bench_batching.py
 
 Frame counts come from the manifest's durations (10 ms frames, as collect_stats writes
 them). Averaged over ``--epochs`` shuffled epochs. Nothing is written.
@@ -34,7 +34,8 @@ def epoch_stats(sampler: DurationBatchSampler, frames: np.ndarray, epochs: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="/tmp/demo/egs3/digits/asr/data", help="a built digits data folder")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent / "egs3/digits/asr/data"),
+                        help="a built digits data folder (python egs3/digits/asr/run.py --stages create_dataset)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batch-seconds", type=float, default=80.0)

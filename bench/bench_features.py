@@ -3,7 +3,7 @@
 Prints utterances/s and x real time for loading alone, features alone and both, for each
 implementation, and the ratio ours / reference, in one run::
 
-    python bench/bench_features.py --data /tmp/demo/egs3/digits/asr/data --num 500
+    python bench/bench_features.py --num 500
 
 Both run single-threaded (``torch.set_num_threads(1)``) on the same decoded waveforms;
 the first utterance's features are compared so the two compute the same thing.
@@ -49,7 +49,8 @@ def report(name: str, seconds: float, n: int, audio_s: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="/tmp/demo/egs3/digits/asr/data", help="a built digits data folder")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent / "egs3/digits/asr/data"),
+                        help="a built digits data folder (python egs3/digits/asr/run.py --stages create_dataset)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--num", type=int, default=500, help="utterances (from the start of the manifest)")
     parser.add_argument("--n-mels", type=int, default=80)

@@ -1,7 +1,7 @@
 """Inference speed of the digits model: 1 vs 2 Dask workers, and batch size 1 vs 16 (CTC greedy).
 
 Not a test: it prints a table. It uses the trained digits experiment given by --recipe
-(default: /tmp/demo/egs3/digits/asr, read only; outputs go to --out), or, when that has
+(default: this repo's egs3/digits/asr, read only; outputs go to --out), or, when that has
 no trained model, builds a small corpus and trains a tiny model in --out first.
 
     python bench/bench_inference.py [--recipe DIR] [--out DIR]
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = Path("/tmp/demo/egs3/digits/asr")
+DEMO = Path(__file__).resolve().parent.parent / "egs3/digits/asr"
 SMALL_CORPUS = ["create_dataset.num_train=300", "create_dataset.num_valid=30", "create_dataset.num_test=96",
                 "create_dataset.num_test_human=32"]
 SMALL_MODEL = ["model.num_layers=2", "model.d_model=96", "model.ffn_dim=256", "trainer.max_epochs=2"]
