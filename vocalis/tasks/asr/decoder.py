@@ -30,10 +30,7 @@ class DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
                 memory_mask: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: ``x (N, L, D)`` -> ``(N, L, D)``."""
-        h = self.norm_self(x)
-        y = x + self.dropout(self.self_att(h, h, self_mask))
-        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask))
-        return y + self.dropout(self.ff(self.norm_ff(y)))
+        return self.step(x, None, self_mask, memory, memory_mask, None)[0]
 
     def step(self, x: torch.Tensor, self_kv: tuple[torch.Tensor, torch.Tensor] | None, causal: torch.Tensor | None,
              memory: torch.Tensor, memory_mask: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor] | None
