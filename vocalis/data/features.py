@@ -177,7 +177,6 @@ class Fbank(torch.nn.Module):
         self.round_to_power_of_two = round_to_power_of_two
         self.energy_floor = float(energy_floor)
         self.use_log_fbank = use_log_fbank
-        self.float64 = float64
 
         self.frame_length = _kaldi_ms_to_samples(sample_rate, frame_length_ms)
         self.frame_shift = _kaldi_ms_to_samples(sample_rate, frame_shift_ms)

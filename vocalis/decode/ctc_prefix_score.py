@@ -92,14 +92,19 @@ class CTCPrefixScorer:
     def _forward_variables(self, phi: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         """``r (T, N, 2)`` of the extended prefixes, from their ``phi`` and token log-probs ``(T, N)``."""
         start = max(self.prefix_length, 1)
-        cum = torch.cumsum(xs.masked_fill(self.pad, 0.0), dim=0)  # X[t]; padded frames are cut below
-        entry = torch.full_like(cum, NEG_INF)  # log of what enters the token's run at frame s
-        entry[start:] = phi[start - 1:-1] - cum[start - 1:-1]
-        if self.prefix_length == 0:
-            entry[0] = 0.0  # the first token may start on frame 0
-        r_n = (cum + torch.logcumsumexp(entry, dim=0)).masked_fill(self.pad, NEG_INF)
-        blank_cum = self.blank_cum
-        entry_b = torch.full_like(cum, NEG_INF)
-        entry_b[start:] = r_n[start - 1:-1] - blank_cum[start - 1:-1]
-        r_b = blank_cum + torch.logcumsumexp(entry_b, dim=0)
+        token_cum = torch.cumsum(xs.masked_fill(self.pad, 0.0), dim=0)  # X[t]; padded frames are cut below
+        # the first token may also start on frame 0, with nothing before it
+        r_n = _scan(phi, token_cum, start, from_frame0=self.prefix_length == 0).masked_fill(self.pad, NEG_INF)
+        r_b = _scan(r_n, self.blank_cum, start, from_frame0=False)
         return torch.stack([r_n, r_b], dim=-1)
+
+
+def _scan(inflow: torch.Tensor, cum: torch.Tensor, start: int, from_frame0: bool) -> torch.Tensor:
+    """Log of ``r[t] = x[t] * (r[t-1] + inflow[t-1])`` for ``t >= start`` (``r`` is 0 before),
+    with ``cum`` the running sum of ``log x``: ``r[t] = cum[t] + logcumsumexp_s(inflow[s-1] - cum[s-1])``.
+    ``from_frame0`` adds ``r[0] = x[0]``. All ``(T, N)``."""
+    entry = torch.full_like(cum, NEG_INF)  # log of what enters at frame s
+    entry[start:] = inflow[start - 1:-1] - cum[start - 1:-1]
+    if from_frame0:
+        entry[0] = 0.0
+    return cum + torch.logcumsumexp(entry, dim=0)
