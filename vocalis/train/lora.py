@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from vocalis.tasks.asr.dropout import Dropout
+
 PEFT_KEYS = {"method", "r", "alpha", "dropout", "target_modules"}
 PEFT_PREFIX = "base_model.model."
 
@@ -44,7 +46,7 @@ class LoRALinear(nn.Module):
         self.lora_B = nn.Linear(r, base.out_features, bias=False)
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B.weight)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.scaling * self.lora_B(self.lora_A(self.dropout(x)))

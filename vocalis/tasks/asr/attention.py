@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vocalis.tasks.asr.dropout import Dropout
+
 
 class RelPositionalEncoding(nn.Module):
     """Scaled input plus the relative position table.
@@ -24,7 +26,7 @@ class RelPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, dropout: float = 0.1):
         super().__init__()
-        self.d_model, self.dropout = d_model, nn.Dropout(dropout)
+        self.d_model, self.dropout = d_model, Dropout(dropout)
 
     def table(self, length: int, device: torch.device) -> torch.Tensor:
         distances = torch.arange(length - 1, -length, -1, device=device, dtype=torch.float32)[:, None]  # (2T-1, 1)

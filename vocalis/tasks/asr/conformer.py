@@ -11,6 +11,8 @@ from torch import nn
 
 from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMultiHeadAttention,
                                          run_rel_position_blocks)
+from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
+from vocalis.tasks.asr.dropout import Dropout
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -19,7 +21,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, ffn_dim: int, dropout: float):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, ffn_dim), nn.SiLU(), nn.Dropout(dropout),
+        self.net = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, ffn_dim), nn.SiLU(), Dropout(dropout),
                                  nn.Linear(ffn_dim, d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,7 +41,7 @@ class ConvModule(nn.Module):
             raise ValueError(f"cnn_module_kernel must be odd, got {kernel_size}")
         self.norm_in = nn.LayerNorm(d_model)
         self.pointwise_in = nn.Conv1d(d_model, 2 * d_model, 1)
-        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
+        self.depthwise = DepthwiseConv1d(d_model, kernel_size)
         self.norm = nn.BatchNorm1d(d_model) if norm == "batch_norm" else nn.GroupNorm(1, d_model)
         self.pointwise_out = nn.Conv1d(d_model, d_model, 1)
 
@@ -59,7 +61,7 @@ class ConformerBlock(nn.Module):
         self.att = RelPositionMultiHeadAttention(d_model, num_heads, attention_dropout)
         self.conv = ConvModule(d_model, kernel_size, conv_norm)
         self.norm_out = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         x = x + 0.5 * self.dropout(self.ff1(x))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
+from vocalis.tasks.asr.dropout import Dropout
 from vocalis.tasks.asr.transformer_encoder import sinusoidal_positions
 
 
@@ -24,8 +25,8 @@ class DecoderLayer(nn.Module):
         self.norm_self, self.norm_src, self.norm_ff = (nn.LayerNorm(d_model) for _ in range(3))
         self.self_att = MultiHeadAttention(d_model, num_heads, self_att_dropout)
         self.src_att = MultiHeadAttention(d_model, num_heads, src_att_dropout)
-        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model))
-        self.dropout = nn.Dropout(dropout)
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
                 memory_mask: torch.Tensor) -> torch.Tensor:
@@ -60,7 +61,7 @@ class TransformerDecoder(nn.Module):
         d = encoder_output_size
         self.d_model, self.vocab_size = d, vocab_size
         self.embed = nn.Embedding(vocab_size, d)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.layers = nn.ModuleList(DecoderLayer(d, attention_heads, linear_units, dropout_rate,
                                                  self_attention_dropout_rate, src_attention_dropout_rate)
                                     for _ in range(num_blocks))

@@ -9,6 +9,8 @@ from torch import nn
 from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMultiHeadAttention,
                                          run_rel_position_blocks)
 from vocalis.tasks.asr.conformer import FeedForward
+from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
+from vocalis.tasks.asr.dropout import Dropout
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -22,8 +24,8 @@ class ConvolutionalGatingMLP(nn.Module):
             raise ValueError(f"cgmlp_linear_units must be even and cgmlp_conv_kernel odd, got {units}, {kernel_size}")
         self.proj_in = nn.Sequential(nn.Linear(d_model, units), nn.GELU())
         self.gate_norm = nn.LayerNorm(units // 2)
-        self.gate_conv = nn.Conv1d(units // 2, units // 2, kernel_size, padding=kernel_size // 2, groups=units // 2)
-        self.dropout = nn.Dropout(dropout)
+        self.gate_conv = DepthwiseConv1d(units // 2, kernel_size)
+        self.dropout = Dropout(dropout)
         self.proj_out = nn.Linear(units // 2, d_model)
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
@@ -41,11 +43,10 @@ class EBranchformerBlock(nn.Module):
         self.norm_att, self.norm_mlp = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.att = RelPositionMultiHeadAttention(d_model, num_heads, attention_dropout)
         self.cgmlp = ConvolutionalGatingMLP(d_model, cgmlp_units, cgmlp_kernel, dropout)
-        self.merge_conv = nn.Conv1d(2 * d_model, 2 * d_model, merge_kernel, padding=merge_kernel // 2,
-                                    groups=2 * d_model)
+        self.merge_conv = DepthwiseConv1d(2 * d_model, merge_kernel)
         self.merge_proj = nn.Linear(2 * d_model, d_model)
         self.norm_out = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         x = x + 0.5 * self.dropout(self.ff1(x))

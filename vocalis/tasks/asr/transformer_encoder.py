@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
+from vocalis.tasks.asr.dropout import Dropout
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -44,8 +45,8 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.norm_att, self.norm_ff = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.att = MultiHeadAttention(d_model, num_heads, attention_dropout)
-        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model))
-        self.dropout = nn.Dropout(dropout)
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """``x (B, T, D)``, ``key_mask (B, 1, T)`` True on valid frames."""
@@ -68,7 +69,7 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.d_model = self.output_size = output_size
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.layers = nn.ModuleList(EncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
                                                  attention_dropout_rate) for _ in range(num_blocks))
         self.norm = nn.LayerNorm(output_size)

@@ -1,0 +1,36 @@
+"""DepthwiseConv1d equals nn.Conv1d (same padding, groups = channels) in output and every gradient."""
+
+import pytest
+import torch
+from torch import nn
+
+from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d, DepthwiseConv1dFunction
+
+
+@pytest.mark.parametrize("batch,channels,frames,kernel", [(4, 16, 31, 15), (3, 8, 5, 15), (2, 12, 40, 3),
+                                                          (1, 4, 1, 31)])
+def test_matches_nn_conv1d(batch, channels, frames, kernel):
+    torch.manual_seed(0)
+    ours = DepthwiseConv1d(channels, kernel)
+    ref = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
+    ref.load_state_dict(ours.state_dict())  # same parameter names and shapes
+    x = torch.randn(batch, channels, frames, requires_grad=True)
+    grad = torch.randn(batch, channels, frames)
+    y, y_ref = ours(x), ref(x)
+    got = torch.autograd.grad(y, (x, ours.weight, ours.bias), grad)
+    want = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), grad)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_gradcheck_float64_without_bias():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 1, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: DepthwiseConv1dFunction.apply(a, b, None), (x, w))
+
+
+def test_even_kernel_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        DepthwiseConv1d(8, 4)
