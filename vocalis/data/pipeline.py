@@ -33,32 +33,56 @@ class SpeechTextPipeline:
         return SpeechTextPipeline(self.frontend, self.normalizer, self.tokenizer, augmentation)
 
     def features(self, speech: Any, utt_id: str = "?", epoch: int = 0) -> torch.Tensor:
+        rng, wave_key = self.draw(utt_id, epoch)
+        return self.finish_features(self.frontend_features(speech, utt_id, rng, wave_key), rng)
+
+    def draw(self, utt_id: str, epoch: int) -> tuple[np.random.Generator | None, tuple | None]:
+        """The utterance's generator for this epoch and, when the waveform augmentation is a
+        discrete choice (speed factors), that choice: the key under which the frontend output
+        can be cached. ``(None, ())`` without augmentation; ``(rng, None)`` when not cacheable."""
+        if self.augmentation is None:
+            return None, ()
+        rng = self.augmentation.rng(epoch, utt_id)
+        return rng, self.augmentation.draw_wave_key(rng)
+
+    def frontend_features(self, speech: Any, utt_id: str, rng: np.random.Generator | None,
+                          wave_key: tuple | None) -> torch.Tensor:
+        """Waveform augmentation (the drawn ``wave_key``, or drawn from ``rng`` when it is None) and
+        the frontend: ``(N,)`` -> ``(T, D)``. Deterministic given ``wave_key``."""
         wave = np.asarray(speech, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
             raise ValueError(f"utterance {utt_id}: 'speech' must be a non-empty mono waveform (N,), got shape {wave.shape}")
-        rng = self.augmentation.rng(epoch, utt_id) if self.augmentation is not None else None
-        if rng is not None:
-            wave = self.augmentation.wave(wave, rng)
+        if self.augmentation is not None:
+            wave = (self.augmentation.wave(wave, rng) if wave_key is None
+                    else self.augmentation.apply_wave_key(wave, wave_key))
         feats = torch.as_tensor(wave)
-        feats = self.frontend(feats) if self.frontend is not None else feats
+        return self.frontend(feats) if self.frontend is not None else feats
+
+    def finish_features(self, feats: torch.Tensor, rng: np.random.Generator | None) -> torch.Tensor:
+        """SpecAugment (train) and normalisation of the frontend output (not in place)."""
         if rng is not None and feats.dim() == 2:
             feats = self.augmentation.features(feats, rng)
         if self.normalizer is not None:
             feats = self.normalizer(feats)
         return feats
 
-    def __call__(self, item: dict, epoch: int = 0) -> dict:
+    def with_text(self, item: dict, feats: torch.Tensor) -> dict:
+        """The model inputs: ``item`` with ``speech`` set to ``feats`` and ``text`` as token ids."""
         out = dict(item)
+        out["speech"] = feats
         utt_id = str(item.get("utt_id", "?"))
-        if "speech" not in item:
-            raise KeyError(f"utterance {utt_id}: the dataset item has no 'speech' field (fields: {sorted(item)})")
-        out["speech"] = self.features(item["speech"], utt_id, epoch)
         if self.tokenizer is not None and "text" in item:
             ids = self.tokenizer.encode(item["text"])
             if not ids:
                 raise ValueError(f"utterance {utt_id}: transcript {item['text']!r} encodes to no tokens")
             out["text"] = torch.tensor(ids, dtype=torch.long)
         return out
+
+    def __call__(self, item: dict, epoch: int = 0) -> dict:
+        utt_id = str(item.get("utt_id", "?"))
+        if "speech" not in item:
+            raise KeyError(f"utterance {utt_id}: the dataset item has no 'speech' field (fields: {sorted(item)})")
+        return self.with_text(item, self.features(item["speech"], utt_id, epoch))
 
 
 def build_frontend(cfg: Any) -> Callable | None:

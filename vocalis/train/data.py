@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from vocalis.data.collate import collate
 from vocalis.data.duration_batching import DurationBatchSampler
+from vocalis.data.feature_cache import FeatureCache
 from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend
 from vocalis.data.shapes import read_split_frames
 
@@ -27,17 +28,45 @@ class PipelineDataset(torch.utils.data.Dataset):
     """``dataset[i]`` passed through the pipeline (features, augmentation, normalisation, token ids).
 
     Keys are an index or ``(index, epoch)``; the epoch seeds the train-time augmentation.
+    With ``cache_gb > 0`` the frontend output of each (utterance, speed factor) is kept in
+    memory (:mod:`vocalis.data.feature_cache`): later epochs neither read the audio nor
+    recompute the fbank, and give the same items as without the cache.
     """
 
-    def __init__(self, dataset, pipeline: SpeechTextPipeline):
+    def __init__(self, dataset, pipeline: SpeechTextPipeline, cache_gb: float = 0.0):
         self.dataset, self.pipeline = dataset, pipeline
+        self.cache = FeatureCache(cache_gb) if cache_gb > 0 else None
+        self._fields: dict[int, dict] = {}  # index -> the item without its waveform
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        return self.pipeline(self.dataset[index], epoch=epoch)
+        if self.cache is None:
+            return self.pipeline(self.dataset[index], epoch=epoch)
+        item = None
+        fields = self._fields.get(index)
+        if fields is None:
+            item = self._load(index)
+            fields = {k: v for k, v in item.items() if k != "speech"}
+        utt_id = str(fields.get("utt_id", "?"))
+        rng, wave_key = self.pipeline.draw(utt_id, epoch)
+        feats = self.cache.get((index, wave_key)) if wave_key is not None else None
+        if feats is None:
+            item = item if item is not None else self._load(index)
+            feats = self.pipeline.frontend_features(item["speech"], utt_id, rng, wave_key)
+            if wave_key is not None:
+                self.cache.put((index, wave_key), feats)
+                self._fields[index] = fields
+        return self.pipeline.with_text(fields, self.pipeline.finish_features(feats, rng))
+
+    def _load(self, index: int) -> dict:
+        item = self.dataset[index]
+        if "speech" not in item:
+            raise KeyError(f"utterance {item.get('utt_id', index)}: the dataset item has no 'speech' field "
+                           f"(fields: {sorted(item)})")
+        return item
 
 
 class _EpochTagged:
@@ -158,5 +187,6 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
     if train:
         pipeline = pipeline.with_augmentation(build_augmentation_of(cfg))
     workers = int(cfg.dataloader.num_workers)
-    return BatchLoader(PipelineDataset(dataset, pipeline), sampler, collate_fn=collate, num_workers=workers,
+    cache_gb = float(cfg.dataloader.get("feature_cache_gb", 0.0) or 0.0)
+    return BatchLoader(PipelineDataset(dataset, pipeline, cache_gb), sampler, collate_fn=collate, num_workers=workers,
                        persistent_workers=workers > 0, worker_init_fn=_worker_init if workers else None)

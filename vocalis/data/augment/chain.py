@@ -54,6 +54,25 @@ class Augmentation:
             wave = op(wave, rng)
         return wave
 
+    @property
+    def wave_is_discrete(self) -> bool:
+        """Whether every waveform op is a choice among a few outcomes (``draw`` + ``apply``, like
+        speed perturbation), so its result can be cached per choice; additive noise is not."""
+        return all(hasattr(op, "draw") and hasattr(op, "apply") for op in self.wave_ops)
+
+    def draw_wave_key(self, rng: np.random.Generator) -> tuple | None:
+        """The choices of the waveform ops (``()`` when there are none), drawn from ``rng`` exactly as
+        :meth:`wave` would draw them; None, drawing nothing, when they are not discrete."""
+        if not self.wave_is_discrete:
+            return None
+        return tuple(op.draw(rng) for op in self.wave_ops)
+
+    def apply_wave_key(self, wave: np.ndarray, key: tuple) -> np.ndarray:
+        """``(N,)`` -> ``(N',)``: the waveform ops with the choices of :meth:`draw_wave_key`."""
+        for op, choice in zip(self.wave_ops, key):
+            wave = op.apply(wave, choice)
+        return wave
+
     def features(self, feats: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """``(T, D)`` -> ``(T, D)`` through SpecAugment (a torch generator seeded from ``rng``)."""
         if self.spec_augment is None:

@@ -43,8 +43,12 @@ class SpeedPerturb:
             return np.asarray(wave, dtype=np.float32)
         return resample(wave, int(round(factor * self.sample_rate)), self.sample_rate)
 
+    def draw(self, rng: np.random.Generator) -> float:
+        """The factor for one utterance; ``op(wave, rng) == op.apply(wave, op.draw(rng))``."""
+        return self.factors[int(rng.integers(len(self.factors)))]
+
     def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.apply(wave, self.factors[int(rng.integers(len(self.factors)))])
+        return self.apply(wave, self.draw(rng))
 
     def __repr__(self) -> str:
         return f"SpeedPerturb(factors={list(self.factors)}, sample_rate={self.sample_rate})"

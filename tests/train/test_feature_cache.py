@@ -1,0 +1,104 @@
+"""The in-memory feature cache: the same items as without it, and no audio read after epoch 0."""
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from vocalis.data.audio import load_audio, write_audio
+from vocalis.data.augment import build_augmentation
+from vocalis.data.feature_cache import FeatureCache
+from vocalis.data.features import Fbank
+from vocalis.data.normalize import UtteranceMVN
+from vocalis.data.pipeline import SpeechTextPipeline
+from vocalis.train.data import PipelineDataset
+
+RATE = 16000
+
+
+class CountingAudioDataset:
+    """Items read from FLAC files on every access; counts the reads."""
+
+    def __init__(self, paths):
+        self.paths, self.reads = paths, 0
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        self.reads += 1
+        wave, _ = load_audio(self.paths[index])
+        return {"utt_id": f"utt{index}", "speech": wave, "voice": f"v{index % 2}"}
+
+
+@pytest.fixture()
+def audio_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(4):
+        t = np.arange(int(RATE * (0.5 + 0.2 * i))) / RATE
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        paths.append(tmp_path / f"u{i}.flac")
+        write_audio(paths[-1], wave.astype(np.float32), RATE)
+    return paths
+
+
+def augmented_pipeline(**augment) -> SpeechTextPipeline:
+    aug = build_augmentation(OmegaConf.create(augment), RATE, seed=5)
+    return SpeechTextPipeline(Fbank().eval(), UtteranceMVN(), None, aug)
+
+
+def test_cached_items_equal_uncached_ones_and_later_epochs_read_no_audio(audio_files):
+    pipeline = augmented_pipeline(speed_perturb=[0.9, 1.0, 1.1],
+                                  specaug={"num_time_mask": 2, "freq_mask_width_range": [0, 10]})
+    plain = PipelineDataset(CountingAudioDataset(audio_files), pipeline)
+    counting = CountingAudioDataset(audio_files)
+    cached = PipelineDataset(counting, pipeline, cache_gb=1.0)
+    factors_seen = set()
+    for epoch in range(6):
+        for i in range(len(audio_files)):
+            a, b = plain[(i, epoch)], cached[(i, epoch)]
+            assert a.keys() == b.keys() and a["voice"] == b["voice"]
+            assert torch.equal(a["speech"], b["speech"]), (epoch, i)
+            factors_seen.add(pipeline.draw(f"utt{i}", epoch)[1])
+    # one read per (utterance, factor) drawn: never more than 3 per utterance, and each utterance
+    # was read again only when a new speed factor came up
+    assert len(cached.cache) == counting.reads <= 3 * len(audio_files)
+    assert counting.reads < 6 * len(audio_files) and len(factors_seen) == 3
+    # SpecAugment and normalisation never change the cached tensors
+    before = {k: v.clone() for k, v in cached.cache._store.items()}
+    for i in range(len(audio_files)):
+        cached[(i, 7)]
+    assert all(torch.equal(before[k], cached.cache._store[k]) for k in before)
+
+
+def test_without_augmentation_each_utterance_is_read_once(audio_files):
+    counting = CountingAudioDataset(audio_files)
+    pipeline = SpeechTextPipeline(Fbank().eval(), UtteranceMVN(), None)
+    cached = PipelineDataset(counting, pipeline, cache_gb=1.0)
+    first = [cached[(i, 0)]["speech"] for i in range(4)]
+    again = [cached[(i, 3)]["speech"] for i in range(4)]
+    assert counting.reads == 4 and all(torch.equal(a, b) for a, b in zip(first, again))
+
+
+def test_additive_noise_is_never_cached(audio_files, tmp_path):
+    write_audio(tmp_path / "noise" / "n.wav", np.random.default_rng(1).normal(0, 0.1, RATE).astype(np.float32), RATE)
+    counting = CountingAudioDataset(audio_files)
+    pipeline = augmented_pipeline(noise={"source": str(tmp_path / "noise"), "snr_db": [5, 10]})
+    plain = PipelineDataset(CountingAudioDataset(audio_files), pipeline)
+    cached = PipelineDataset(counting, pipeline, cache_gb=1.0)
+    for epoch in range(2):
+        for i in range(4):
+            assert torch.equal(plain[(i, epoch)]["speech"], cached[(i, epoch)]["speech"])
+    assert len(cached.cache) == 0 and counting.reads == 8
+
+
+def test_a_full_cache_stops_growing_and_a_negative_budget_is_refused():
+    cache = FeatureCache(max_gb=1000 * 4 / 2**30)  # room for 1000 float32 values
+    cache.put("a", torch.zeros(600))
+    cache.put("b", torch.zeros(600))  # does not fit: left out
+    cache.put("c", torch.zeros(400))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.bytes == 4000
+    with pytest.raises(ValueError, match="feature_cache_gb must be >= 0"):
+        FeatureCache(-1)
