@@ -102,3 +102,11 @@ def test_a_full_cache_stops_growing_and_a_negative_budget_is_refused():
     assert cache.bytes == 4000
     with pytest.raises(ValueError, match="feature_cache_gb must be >= 0"):
         FeatureCache(-1)
+
+
+@pytest.mark.parametrize("cache_gb", [0.0, 1.0])
+def test_an_item_without_speech_names_the_utterance_and_its_fields(cache_gb):
+    pipeline = SpeechTextPipeline(Fbank().eval(), UtteranceMVN(), None)
+    dataset = PipelineDataset([{"utt_id": "spk1-0007", "wav": "x.flac"}], pipeline, cache_gb=cache_gb)
+    with pytest.raises(KeyError, match=r"spk1-0007: the dataset item has no 'speech' field \(fields: \['utt_id', 'wav'\]\)"):
+        dataset[(0, 0)]

@@ -79,10 +79,15 @@ class SpeechTextPipeline:
         return out
 
     def __call__(self, item: dict, epoch: int = 0) -> dict:
-        utt_id = str(item.get("utt_id", "?"))
-        if "speech" not in item:
-            raise KeyError(f"utterance {utt_id}: the dataset item has no 'speech' field (fields: {sorted(item)})")
-        return self.with_text(item, self.features(item["speech"], utt_id, epoch))
+        return self.with_text(item, self.features(speech_of(item), str(item.get("utt_id", "?")), epoch))
+
+
+def speech_of(item: dict) -> Any:
+    """The waveform of a dataset item, or an error naming the utterance and the fields it has."""
+    if "speech" not in item:
+        raise KeyError(f"utterance {item.get('utt_id', '?')}: the dataset item has no 'speech' field "
+                       f"(fields: {sorted(item)})")
+    return item["speech"]
 
 
 def build_frontend(cfg: Any) -> Callable | None:

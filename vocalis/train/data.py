@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from vocalis.data.collate import collate
 from vocalis.data.duration_batching import DurationBatchSampler
 from vocalis.data.feature_cache import FeatureCache
-from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend
+from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend, speech_of
 from vocalis.data.shapes import read_split_frames
 
 log = logging.getLogger(__name__)
@@ -48,25 +48,18 @@ class PipelineDataset(torch.utils.data.Dataset):
         item = None
         fields = self._fields.get(index)
         if fields is None:
-            item = self._load(index)
+            item = self.dataset[index]
             fields = {k: v for k, v in item.items() if k != "speech"}
         utt_id = str(fields.get("utt_id", "?"))
         rng, wave_key = self.pipeline.draw(utt_id, epoch)
         feats = self.cache.get((index, wave_key)) if wave_key is not None else None
         if feats is None:
-            item = item if item is not None else self._load(index)
-            feats = self.pipeline.frontend_features(item["speech"], utt_id, rng, wave_key)
+            item = item if item is not None else self.dataset[index]
+            feats = self.pipeline.frontend_features(speech_of(item), utt_id, rng, wave_key)
             if wave_key is not None:
                 self.cache.put((index, wave_key), feats)
                 self._fields[index] = fields
         return self.pipeline.with_text(fields, self.pipeline.finish_features(feats, rng))
-
-    def _load(self, index: int) -> dict:
-        item = self.dataset[index]
-        if "speech" not in item:
-            raise KeyError(f"utterance {item.get('utt_id', index)}: the dataset item has no 'speech' field "
-                           f"(fields: {sorted(item)})")
-        return item
 
 
 class _EpochTagged:
