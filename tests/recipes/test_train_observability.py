@@ -1,6 +1,7 @@
 """The real train stage on the tiny digits corpus: same config, same losses; curves and summary at the end."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -54,3 +55,12 @@ def test_summary_and_curves_are_written_at_the_end(prepared):
     image = Image.open(exp / "curves.png")
     assert image.size == (1100, 400)  # loss panel + validation metrics (ter) panel
     assert history["wall_seconds"] > 0
+    epochs = history["epochs"]  # where each epoch's time went, also one line per epoch in train.log
+    assert [(r["epoch"], r["steps"]) for r in epochs] == [(0, 4), (1, 4)]
+    for row in epochs:
+        assert 0 < row["data_wait_seconds"] < row["train_seconds"] < history["wall_seconds"]
+        assert row["valid_seconds"] > 0
+    assert sum(r["train_seconds"] + r["valid_seconds"] for r in epochs) <= history["wall_seconds"]
+    log = (exp / "train.log").read_text()
+    assert re.search(r"epoch 2: 4 steps in [0-9.]+ s \([0-9.]+ s/step, \d+ % waiting for batches\), validation", log)
+    assert re.search(r"last epoch       4 steps in [0-9.]+ s", text)
