@@ -60,7 +60,7 @@ def build_cluster(cfg: dict) -> Any:
 
 
 class TorchThreads(WorkerPlugin):
-    """Worker plugin: set torch's intra-op threads once per worker process."""
+    """Worker plugin: set torch's intra-op threads (and one numpy BLAS thread) once per worker process."""
 
     name = "vocalis-torch-threads"
 
@@ -70,7 +70,10 @@ class TorchThreads(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         import torch
 
+        from vocalis.cpu_threads import limit_numpy_blas
+
         torch.set_num_threads(self.threads)
+        limit_numpy_blas()
 
 
 @contextmanager

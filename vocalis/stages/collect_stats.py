@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vocalis.config.loading import to_plain
+from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend
 from vocalis.data.shapes import BAD_UTTS, read_split_frames
@@ -54,10 +55,6 @@ class _FeatureShapes(torch.utils.data.Dataset):
         return index, item["utt_id"], item["speech"], int(text.shape[0]) if isinstance(text, torch.Tensor) else 0, None
 
 
-def _one_thread(_: int) -> None:
-    torch.set_num_threads(1)
-
-
 def _write_lines(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text("".join(lines), encoding="utf-8")
@@ -86,7 +83,7 @@ def collect_split(dataset, pipeline: SpeechTextPipeline, out_dir: Path, num_work
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     loader = DataLoader(_FeatureShapes(dataset, pipeline), batch_size=None, num_workers=num_workers,
-                        worker_init_fn=_one_thread if num_workers else None)
+                        worker_init_fn=single_threaded_worker if num_workers else None)
     feats_shape, text_shape, bad = [], [], []
     total = total_sq = None
     count = 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vocalis.config.loading import load_config
+from vocalis.cpu_threads import limit_numpy_blas
 from vocalis.config.propagation import propagate, resolve
 from vocalis.recipe import activate_recipe
 from vocalis.stages.context import RunContext
@@ -90,6 +91,7 @@ def stage_log(stage: StageSpec, log_dir: Path) -> Iterator[Path]:
 def run_stages(recipe_dir: str | Path, stages: list[str], config_files: dict[str, str | Path | None],
                overrides: list[str] | None = None, dry_run: bool = False) -> dict:
     """Run ``stages`` of the recipe in ``recipe_dir``; returns ``{stage: result}``."""
+    limit_numpy_blas()  # see vocalis.cpu_threads: numpy's spinning BLAS threads slow torch's
     recipe_dir = activate_recipe(recipe_dir)
     selected = select_stages(stages)
     ctx = load_configs(recipe_dir, config_files, overrides or [])

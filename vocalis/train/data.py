@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.collate import collate
 from vocalis.data.duration_batching import DurationBatchSampler
 from vocalis.data.feature_cache import FeatureCache
@@ -120,10 +121,6 @@ class BatchLoader(DataLoader):
         self._epoch, self._delivered, self._fresh = int(state["epoch"]), int(state["batches_consumed"]), True
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # the training process owns the cores; a loader worker needs one
-
-
 def seconds_per_frame(cfg: Any) -> float | None:
     """Seconds per row of collect_stats' ``feats_shape``: the frontend's frame shift (or 1 / rate)."""
     frontend = build_frontend(cfg)
@@ -182,4 +179,4 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
     workers = int(cfg.dataloader.num_workers)
     cache_gb = float(cfg.dataloader.get("feature_cache_gb", 0.0) or 0.0)
     return BatchLoader(PipelineDataset(dataset, pipeline, cache_gb), sampler, collate_fn=collate, num_workers=workers,
-                       persistent_workers=workers > 0, worker_init_fn=_worker_init if workers else None)
+                       persistent_workers=workers > 0, worker_init_fn=single_threaded_worker if workers else None)
