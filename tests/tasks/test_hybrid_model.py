@@ -72,6 +72,23 @@ def test_cached_incremental_scoring_equals_teacher_forcing():
             assert torch.allclose(step, full[:, n - 1], atol=1e-5)
 
 
+def test_scoring_hypotheses_against_shared_encoder_keys_equals_repeated_keys():
+    """Beam search projects each utterance's encoder output once for all its hypotheses."""
+    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=2).eval()
+    memory, lengths, w = torch.randn(2, 15, 32), torch.tensor([15, 9]), 3
+    ys = torch.randint(1, VOCAB - 1, (2 * w, 4))
+    with torch.no_grad():
+        shared, repeated = (None, decoder.memory_kv(memory)), (None, decoder.memory_kv(memory.repeat_interleave(w, 0)))
+        masks = decoder.memory_mask(lengths, 15), decoder.memory_mask(lengths.repeat_interleave(w, 0), 15)
+        for n in range(1, 5):
+            a, cache_a = decoder.score_last(ys[:, :n], memory, masks[0], shared[0], shared[1])
+            b, cache_b = decoder.score_last(ys[:, :n], memory, masks[1], repeated[0], repeated[1])
+            assert torch.allclose(a, b, atol=1e-5)
+            shared, repeated = (cache_a, shared[1]), (cache_b, repeated[1])
+        with pytest.raises(ValueError, match="one query per row"):
+            decoder.layers[0].src_att(torch.randn(2 * w, 2, 32), memory, masks[0][:, :, :], kv=shared[1][0])
+
+
 def test_decoder_is_required_unless_ctc_only():
     encoder = ConformerEncoder(input_size=20, output_size=32, attention_heads=2, linear_units=64, num_blocks=1)
     with pytest.raises(ValueError, match="needs an attention decoder"):

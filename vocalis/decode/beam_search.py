@@ -77,10 +77,11 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     b, w = enc.shape[0], options.beam_size
     n = b * w
     lam = options.ctc_weight
-    memory = enc.repeat_interleave(w, 0)  # (N, T, D)
     mem_lengths = enc_lengths.repeat_interleave(w, 0)
-    mem_mask = decoder.memory_mask(mem_lengths, memory.shape[1])
-    memory_kv = decoder.memory_kv(memory)  # the encoder output never changes during the search
+    # the encoder output never changes during the search: its source-attention keys/values
+    # are projected once per utterance and shared by its W hypotheses (rows u*W .. u*W+W-1)
+    mem_mask = decoder.memory_mask(enc_lengths, enc.shape[1])  # (B, 1, T)
+    memory_kv = decoder.memory_kv(enc)  # per layer (B, H, T, d_k) keys and values
     ctc = None
     if lam > 0:
         log_probs = ctc_head(enc).log_softmax(-1).repeat_interleave(w, 0)
@@ -97,7 +98,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     k = min(decoder.vocab_size - 1, max(w, int(options.pre_beam_ratio * w)) if ctc is not None else w)
     cache = None
     for step in range(max(max_len)):
-        att, cache = decoder.score_last(yseq, memory, mem_mask, cache, memory_kv)  # (N, V)
+        att, cache = decoder.score_last(yseq, enc, mem_mask, cache, memory_kv)  # (N, V)
         att[:, blank_id] = NEG_INF  # the decoder never emits blank
         for u in range(b):
             if step < min_len[u]:

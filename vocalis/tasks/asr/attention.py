@@ -110,10 +110,24 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None,
                 kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``kv``: :meth:`project_kv` of ``key`` computed earlier (beam search reuses the encoder's)."""
+        """``kv``: :meth:`project_kv` of ``key`` computed earlier (beam search reuses the encoder's).
+
+        ``kv`` (and ``mask``) may hold one entry per *group* of ``G = N / len(kv)`` consecutive
+        query rows that each have one query (``Lq = 1``): beam search passes each utterance's
+        encoder keys once for its ``G`` hypotheses. The ``G`` queries then attend as one
+        ``(G, d_k)`` block per head instead of ``G`` copies of the keys being read.
+        """
         n, lq, _ = query.shape
-        q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)
+        q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)  # (N, H, Lq, d_k)
         k, v = kv if kv is not None else self.project_kv(key)
+        groups = k.shape[0]
+        if groups != n:
+            if lq != 1 or n % groups:
+                raise ValueError(f"shared keys/values need one query per row and N ({n}) a multiple of their "
+                                 f"batch ({groups}); got Lq={lq}")
+            q = q.reshape(groups, n // groups, self.h, self.d_k).transpose(1, 2)  # (B, H, G, d_k)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
                                            dropout_p=self.dropout if self.training else 0.0)
+        if groups != n:  # (B, H, G, d_k) -> (N, 1, D)
+            return self.out(y.transpose(1, 2).reshape(n, 1, -1))
         return self.out(y.transpose(1, 2).reshape(n, lq, -1))

@@ -107,7 +107,9 @@ class TransformerDecoder(nn.Module):
         positions (``[k_0, v_0, k_1, v_1, ...]``, each ``(N, H, L-1, d_k)``, from the previous
         call, reordered to the surviving hypotheses), so only the last token goes through the
         layers; ``memory_kv`` (:meth:`memory_kv`) spares re-projecting the encoder output at
-        every step. Returns ``(logp (N, V), new cache)``.
+        every step. ``memory_kv`` and ``memory_mask`` may cover ``B`` utterances whose ``N / B``
+        hypotheses are consecutive rows of ``ys`` (see :meth:`MultiHeadAttention.forward`).
+        Returns ``(logp (N, V), new cache)``.
         """
         if cache is None:  # the whole prefix (usually just <sos>)
             x, causal = self._embed(ys), self.causal_mask(ys.shape[1], ys.device)
