@@ -86,7 +86,7 @@ def test_scoring_hypotheses_against_shared_encoder_keys_equals_repeated_keys():
             assert torch.allclose(a, b, atol=1e-5)
             shared, repeated = (cache_a, shared[1]), (cache_b, repeated[1])
         with pytest.raises(ValueError, match="one query per row"):
-            decoder.layers[0].src_att(torch.randn(2 * w, 2, 32), memory, masks[0][:, :, :], kv=shared[1][0])
+            decoder.layers[0].src_att(torch.randn(2 * w, 2, 32), memory, masks[0], kv=shared[1][0])
 
 
 def test_decoder_is_required_unless_ctc_only():

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Iterator
 
 from vocalis.config.loading import load_config
-from vocalis.cpu_threads import limit_numpy_blas
 from vocalis.config.propagation import propagate, resolve
+from vocalis.cpu_threads import limit_numpy_blas
 from vocalis.recipe import activate_recipe
 from vocalis.stages.context import RunContext
 from vocalis.stages.registry import StageSpec, select_stages

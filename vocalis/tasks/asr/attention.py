@@ -128,6 +128,4 @@ class MultiHeadAttention(nn.Module):
             q = q.reshape(groups, n // groups, self.h, self.d_k).transpose(1, 2)  # (B, H, G, d_k)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
                                            dropout_p=self.dropout if self.training else 0.0)
-        if groups != n:  # (B, H, G, d_k) -> (N, 1, D)
-            return self.out(y.transpose(1, 2).reshape(n, 1, -1))
-        return self.out(y.transpose(1, 2).reshape(n, lq, -1))
+        return self.out(y.transpose(1, 2).reshape(n, lq, -1))  # grouped: (B, G, H, d_k) is (N, 1, D) too

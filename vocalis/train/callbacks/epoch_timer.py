@@ -61,9 +61,14 @@ class EpochTimer:
 
 
 def epoch_line(row: dict) -> str:
-    """``epoch N: S steps in X s (Y s/step, Z % waiting for batches), validation V s``."""
+    """``epoch N: <epoch_timing(row)>``."""
+    return f"epoch {row['epoch'] + 1}: {epoch_timing(row)}"
+
+
+def epoch_timing(row: dict) -> str:
+    """``S steps in X s (Y s/step, Z % waiting for batches), validation V s``."""
     steps, train = row["steps"], row["train_seconds"]
     per_step = f"{train / steps:.3f} s/step, " if steps else ""
     wait = 100.0 * row["data_wait_seconds"] / train if train > 0 else 0.0
-    return (f"epoch {row['epoch'] + 1}: {steps} steps in {train:.1f} s ({per_step}{wait:.0f} % waiting for batches), "
+    return (f"{steps} steps in {train:.1f} s ({per_step}{wait:.0f} % waiting for batches), "
             f"validation {row['valid_seconds']:.1f} s")

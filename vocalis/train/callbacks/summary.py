@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vocalis.train.callbacks.epoch_timer import epoch_line
+from vocalis.train.callbacks.epoch_timer import epoch_timing
 from vocalis.train.callbacks.history import best_valid
 
 
@@ -69,7 +69,7 @@ def summary_text(exp_dir: Path, history: dict, *, global_step: int, epochs: int,
         f"Vocalis training summary  {exp_dir}",
         f"  steps            {global_step} in {epochs} epochs",
         f"  wall time        {_duration(history.get('wall_seconds', 0.0))}",
-        *([f"  last epoch       {epoch_line(history['epochs'][-1]).split(': ', 1)[1]}"] if history.get("epochs") else []),
+        *([f"  last epoch       {epoch_timing(history['epochs'][-1])}"] if history.get("epochs") else []),
         f"  best checkpoint  {rel(best_path)}  {monitor} = "
         + (f"{best_score:.4g} ({mode})" if best_score is not None else "-")
         + (f" at epoch {best_row['epoch'] + 1}, step {best_row['step']}" if best_row else ""),
