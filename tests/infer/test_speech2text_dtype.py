@@ -51,5 +51,5 @@ def test_bfloat16_runs_linear_layers_in_bfloat16_and_keeps_the_confident_frames(
 
 
 def test_an_unknown_dtype_lists_the_choices(trained_digits):
-    with pytest.raises(ValueError, match=r"model.dtype 'fp8' is not one of \['bfloat16', 'float16', 'float32'\]"):
+    with pytest.raises(ValueError, match=r"model.dtype 'fp8' is not one of \['bfloat16', 'float16', 'float32', 'int8'\]"):
         Speech2Text(trained_digits.exp_dir, dtype="fp8")

@@ -23,7 +23,7 @@ class Conv2dSubsampling(nn.Module):
         if factor not in _LAYERS:
             raise ValueError(f"subsampling factor must be one of {sorted(_LAYERS)}, got {factor}")
         channels = channels or d_model
-        self.factor, self.layers = factor, _LAYERS[factor]
+        self.factor, self.layers, self.channels = factor, _LAYERS[factor], channels
         convs: list[nn.Module] = []
         freq = input_size
         for k, (kernel, stride) in enumerate(self.layers):
@@ -84,7 +84,7 @@ class Conv2dSubsampling(nn.Module):
             return x.shape[0]
         kernel, stride = self.layers[0]
         frames, bins = (x.shape[1] - kernel) // stride + 1, (x.shape[2] - kernel) // stride + 1
-        per_utterance = self.conv[0].out_channels * frames * bins * x.element_size()
+        per_utterance = self.channels * frames * bins * x.element_size()
         return max(1, CHUNK_BYTES // per_utterance)
 
     def _front(self, x: torch.Tensor) -> torch.Tensor:
