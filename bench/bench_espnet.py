@@ -26,7 +26,9 @@ the shared cores hits both alike.
    can agree exactly. Vocalis' fbank is still computed (and timed) on every waveform so its RTF
    pays for a frontend too. Agreement = identical token sequences. Reported for Vocalis batch 1
    and batch ``--decode-batch``.
-3. CTC greedy: Vocalis' own trained model (its own fbank), batches of 16 sorted by duration.
+3. CTC greedy: Vocalis' own trained model (its own fbank), batches of 16 sorted by duration,
+   the best of 3 passes; in float32 and as ``model.dtype: int8`` decodes it
+   (:mod:`vocalis.infer.int8`, conv-front ranges from 32 training utterances).
 
 Writes the table as JSON to ``--json`` (default ``~/.cache/vocalis-bench/bench_espnet.json``); ESPnet's
 results are cached in ``~/.cache/vocalis-bench/espnet_results.json`` (+ ``espnet-work/``) for --skip-espnet.
@@ -50,6 +52,7 @@ from vocalis.data.manifest import read_manifest
 from vocalis.data.tokenizer import Tokenizer, train_sentencepiece
 from vocalis.decode.beam_search import BeamSearchOptions, beam_search
 from vocalis.decode.ctc_greedy import ctc_greedy
+from vocalis.infer.int8 import quantize_int8, recording_front_ranges
 from vocalis.metrics.alignment import edit_distance
 from vocalis.tasks.asr.decoder import TransformerDecoder
 from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
@@ -107,10 +110,10 @@ def build_vocalis(vocab: int) -> HybridCTCAttentionModel:
 
 
 class VocalisFrontend:
-    """Kaldi fbank (Vocalis' Fbank, batched) + utterance mean normalisation over the valid frames."""
+    """Kaldi fbank (Vocalis' Fbank, batched, float32) + utterance mean normalisation over the valid frames."""
 
     def __init__(self):
-        self.fbank = Fbank(n_mels=80).eval()
+        self.fbank = Fbank(n_mels=80, float64=False).eval()  # float32, as ESPnet's and Kaldi's
 
     def __call__(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         lens = torch.tensor([len(w) for w in waves])
@@ -197,6 +200,21 @@ def vocalis_ctc_greedy(model, items: list[dict], batch_size: int, frontend: Voca
         total += time.perf_counter() - start
         hyps.update({it["utt_id"]: h for it, h in zip(batch, ids)})
     return total, hyps
+
+
+def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: float) -> tuple[float, dict]:
+    """CTC greedy RTF in batches of 16, the fastest of 3 passes after a warm-up, and its hypotheses."""
+    vocalis_ctc_greedy(model, items[:16], 16, frontend)
+    runs = [vocalis_ctc_greedy(model, items, 16, frontend) for _ in range(3)]
+    return min(r[0] for r in runs) / audio_s, runs[0][1]
+
+
+def int8_copy(model, batches: list[list[dict]], trainer: "VocalisTrainer", frontend: VocalisFrontend):
+    """``model.dtype: int8``'s copy of ``model``: conv-front ranges from 32 training utterances."""
+    calibration = [{"utt_id": u["utt_id"], "wave": trainer.wave(u["path"])} for b in batches[:2] for u in b]
+    with recording_front_ranges(model) as ranges:
+        vocalis_ctc_greedy(model, calibration, 16, frontend)
+    return quantize_int8(model, ranges)
 
 
 def wer(refs: dict[str, str], hyps: dict[str, str]) -> float:
@@ -340,9 +358,11 @@ def main() -> None:
 
     # 3. Vocalis' own model: CTC greedy speed (+ beam WER at the same training budget)
     own = voc.model.eval()
-    vocalis_ctc_greedy(own, items[:16], 16, frontend)  # warm-up
-    greedy_s, greedy = vocalis_ctc_greedy(own, items, 16, frontend)
-    greedy_rtf = greedy_s / audio_s
+    own_int8 = int8_copy(own, batches, voc, frontend)
+    greedy_rtf, greedy = best_greedy(own, items, frontend, audio_s)
+    int8_rtf, greedy_int8 = best_greedy(own_int8, items, frontend, audio_s)
+    int8_same = sum(greedy[u] == greedy_int8[u] for u in refs) / len(refs)
+    int8_wer = wer(refs, {u: tokenizer.decode(greedy_int8[u]) for u in refs})
     own_s, own_hyps = vocalis_beam(own, items, args.decode_batch, frontend, opts, False)
     own_wer = wer(refs, {u: tokenizer.decode(own_hyps[u]) for u in refs})
     greedy_wer = wer(refs, {u: tokenizer.decode(greedy[u]) for u in refs})
@@ -360,7 +380,9 @@ def main() -> None:
                        "goal": ">= 5", "agreement_b1": agree_b1, f"agreement_b{args.decode_batch}": agree_bn,
                        "wer_espnet": esp_wer, "wer_vocalis_converted": conv_wer,
                        "wer_vocalis_own_model_same_budget": own_wer},
-        "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "goal": "<= 0.005", "wer_vocalis_own_model": greedy_wer},
+        "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "vocalis_b16_int8": int8_rtf, "goal": "<= 0.005",
+                           "wer_vocalis_own_model": greedy_wer, "wer_int8": int8_wer,
+                           "int8_same_hypotheses": int8_same, "timing": "best of 3 passes"},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1))
@@ -381,6 +403,8 @@ def main() -> None:
     print(f"{'  WER % (ESPnet / converted Vocalis)':<44}{esp_wer:>10.2f}{conv_wer:>10.2f}{'':>8}  "
           f"Vocalis own model, same budget: {own_wer:.2f}")
     print(f"{'CTC greedy RTF, batch 16':<44}{'-':>10}{greedy_rtf:>10.4f}{'':>8}  <= 0.005  (WER {greedy_wer:.2f})")
+    print(f"{'CTC greedy RTF, batch 16, model.dtype int8':<44}{'-':>10}{int8_rtf:>10.4f}{'':>8}  <= 0.005  "
+          f"(WER {int8_wer:.2f}, {int8_same:.1%} the same hypotheses as float32)")
     print(f"conversion: max |enc_vocalis - enc_espnet| = {enc_diff:.2e}; changed on the Vocalis side: {'; '.join(changes)}")
     print(f"JSON: {args.json}")
 
