@@ -1,0 +1,58 @@
+"""GemmConv2d equals nn.Conv2d in output and every gradient, and keeps nn.Conv2d's checkpoints."""
+
+import pytest
+import torch
+from torch import nn
+
+from vocalis.tasks.asr.gemm_conv import GemmConv2d, _GemmConv2dFunction
+from vocalis.tasks.asr.subsampling import Conv2dSubsampling
+
+
+@pytest.mark.parametrize("batch,channels,size,kernel,stride,bias", [
+    (3, 16, (41, 23), 3, 2, True), (2, 8, (30, 19), 5, 3, True), (1, 4, (3, 3), 3, 2, False),
+    (2, 6, (12, 9), (3, 2), (2, 1), True)])
+def test_matches_nn_conv2d(batch, channels, size, kernel, stride, bias):
+    torch.manual_seed(0)
+    ours = GemmConv2d(channels, 12, kernel, stride, bias=bias).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(channels, 12, kernel, stride, bias=bias)
+    ref.load_state_dict(ours.state_dict())  # same parameter names and shapes
+    x = torch.randn(batch, channels, *size, requires_grad=True)
+    y, y_ref = ours(x), ref(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    grad = torch.randn_like(y_ref)
+    params, ref_params = [x, *ours.parameters()], [x, *ref.parameters()]
+    got, want = torch.autograd.grad(y, params, grad), torch.autograd.grad(y_ref, ref_params, grad)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: _GemmConv2dFunction.apply(*a, (2, 2)), (x, w, b))
+
+
+def test_a_channels_first_checkpoint_loads_into_the_channels_last_front():
+    torch.manual_seed(0)
+    old = Conv2dSubsampling(80, 32, channels=16).to(memory_format=torch.contiguous_format)
+    new = Conv2dSubsampling(80, 32, channels=16)
+    new.load_state_dict(old.state_dict())
+    assert new.conv[2].weight.is_contiguous(memory_format=torch.channels_last)  # stays the fast layout
+    x, lengths = torch.randn(2, 50, 80), torch.tensor([50, 41])
+    with torch.no_grad():
+        torch.testing.assert_close(new(x, lengths)[0], old(x, lengths)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoded_utterance_gets_the_same_bits_alone_as_in_a_batch():
+    """Without gradients the front takes one utterance at a time, so batching changes nothing."""
+    torch.manual_seed(0)
+    front = Conv2dSubsampling(80, 64).eval()
+    x, lengths = torch.randn(4, 90, 80), torch.tensor([90, 83, 61, 90])
+    with torch.no_grad():
+        batch, out_lengths = front(x, lengths)
+        for i in range(4):
+            alone, _ = front(x[i:i + 1, : lengths[i]], lengths[i:i + 1])
+            assert torch.equal(batch[i, : out_lengths[i]], alone[0])
