@@ -57,6 +57,7 @@ from vocalis.metrics.alignment import edit_distance
 from vocalis.tasks.asr.decoder import TransformerDecoder
 from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
 from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
+from vocalis.train.optimizers import build_optimizer
 from vocalis.train.schedulers import WarmupLR
 
 from espnet_convert import convert_espnet_state_dict, match_espnet_numerics  # noqa: E402 (bench/ sibling)
@@ -130,7 +131,8 @@ class VocalisTrainer:
     def __init__(self, vocab: int, seed: int = 0):
         torch.manual_seed(seed)
         self.model = build_vocalis(vocab)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
+        # as a recipe's optimizer block builds it (PyTorch's fused Adam kernel, see build_optimizer)
+        self.opt = build_optimizer(self.model, {"_target_": "torch.optim.Adam", "lr": LR})
         self.sched = WarmupLR(self.opt, warmup_steps=WARMUP)
         self.frontend = VocalisFrontend()
         self.waves: dict[str, torch.Tensor] = {}

