@@ -115,7 +115,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
         choice = (flat % k).view(n)
         tokens = cand[parents, choice]
         yseq = torch.cat([yseq[parents], tokens[:, None]], dim=1)
-        cache = [c[parents] for c in cache]
+        cache = [c.index_select(0, parents) for c in cache]
         if ctc is not None:
             ctc.advance(parents, choice, psi, r, tokens)
         scores = best.view(n).clone()
@@ -131,27 +131,35 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
 
 def _collect(yseq: torch.Tensor, scores: torch.Tensor, tokens: torch.Tensor, eos: int, step: int,
              max_len: list[int], finished: list[list[Hypothesis]], done: list[bool], w: int, penalty: float) -> None:
-    """Move ended hypotheses out of the beam (their score becomes -inf) and mark finished utterances."""
+    """Move ended hypotheses out of the beam (their score becomes -inf) and mark finished utterances.
+
+    Works on Python lists and writes ``scores`` once: per-element tensor reads and writes
+    cost microseconds each, and this runs at every output step."""
     ended = (tokens == eos).tolist()
     score_list = scores.tolist()
+    removed: list[int] = []
     for u in range(len(done)):
         rows = range(u * w, (u + 1) * w)
         if done[u]:
-            scores[u * w:(u + 1) * w] = NEG_INF
+            removed.extend(rows)
             continue
         last_step = step == max_len[u] - 1
+        running = []
         for i in rows:
             if score_list[i] == NEG_INF:
                 continue
             if ended[i]:
                 finished[u].append(Hypothesis(yseq[i, 1:-1].tolist(), score_list[i]))
-                scores[i] = NEG_INF
+                removed.append(i)
             elif last_step:  # out of length: finish as is
                 finished[u].append(Hypothesis(yseq[i, 1:].tolist(), score_list[i]))
-                scores[i] = NEG_INF
-        running = [score_list[i] for i in rows if scores[i] != NEG_INF]
+                removed.append(i)
+            else:
+                running.append(score_list[i])
         remaining = max_len[u] - 1 - step
         best_done = max((h.score for h in finished[u]), default=NEG_INF)
         if not running or last_step or best_done >= max(running) + max(penalty, 0.0) * remaining:
             done[u] = True
-            scores[u * w:(u + 1) * w] = NEG_INF
+            removed.extend(rows)
+    if removed:
+        scores[torch.tensor(removed, device=scores.device)] = NEG_INF
