@@ -56,3 +56,19 @@ def test_a_decoded_utterance_gets_the_same_bits_alone_as_in_a_batch():
         for i in range(4):
             alone, _ = front(x[i:i + 1, : lengths[i]], lengths[i:i + 1])
             assert torch.equal(batch[i, : out_lengths[i]], alone[0])
+
+
+def test_long_inputs_go_in_blocks_of_output_rows_with_the_same_result(monkeypatch):
+    torch.manual_seed(0)
+    ours = GemmConv2d(8, 6, 3, 2).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(8, 6, 3, 2)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 8, 75, 11, requires_grad=True)
+    grad = torch.randn(2, 6, 37, 5)
+    want = [ref(x), *torch.autograd.grad(ref(x), [x, *ref.parameters()], grad)]
+    row_bytes = 2 * 5 * 9 * 8 * 4  # patch bytes per output row
+    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.PATCH_BYTES", 10 * row_bytes)  # 4 blocks: 10+10+10+7 rows
+    y = ours(x)
+    got = [y, *torch.autograd.grad(y, [x, *ours.parameters()], grad)]
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)

@@ -14,13 +14,17 @@ strided view ``(B, H', W', kh, kw, C)`` of it, so
 
 and ``weight``'s channels-last memory order ``(O, kh, kw, C)`` is already the matrix order,
 so neither weights nor outputs are reordered. The patch matrix is gathered again in the
-backward pass rather than kept (it is ``kh kw / (sh sw)`` = 2.25x the input's size).
+backward pass rather than kept (it is ``kh kw / (sh sw)`` = 2.25x the input's size), and
+inputs whose patch matrix would pass :data:`PATCH_BYTES` go in blocks of output rows.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+PATCH_BYTES = 64 * 2**20  # largest patch matrix gathered at once; longer inputs go in blocks of output rows
 
 
 def _patches(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
@@ -30,39 +34,63 @@ def _patches(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) 
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
     rows = x.permute(0, 2, 3, 1)  # (B, H, W, C), a view of the channels-last memory
     s_b, s_h, s_w, _ = rows.stride()
-    view = rows.as_strided((b, oh, ow, kh, kw, c), (s_b, sh * s_h, sw * s_w, s_h, s_w, 1))
+    view = rows.as_strided((b, oh, ow, kh, kw, c), (s_b, sh * s_h, sw * s_w, s_h, s_w, 1), rows.storage_offset())
     return view.reshape(b * oh * ow, kh * kw * c)
+
+
+def _row_blocks(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> list[torch.Tensor]:
+    """``x (B, C, H, W)`` cut along H into overlapping views whose patch matrices stay under
+    :data:`PATCH_BYTES` (one view, ``x`` itself, for inputs of up to ~40 s of audio in a
+    256-channel front); their outputs are consecutive blocks of the output rows."""
+    b, c, h, w = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    row_bytes = b * ow * kh * kw * c * x.element_size()  # patch bytes per output row
+    per_block = max(1, PATCH_BYTES // row_bytes)
+    if per_block >= oh:
+        return [x]
+    return [x[:, :, r * sh:(min(oh, r + per_block) - 1) * sh + kh] for r in range(0, oh, per_block)]
 
 
 class _GemmConv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride):  # x (B, C, H, W) channels-last
-        b, _, h, w = x.shape
+        b = x.shape[0]
         o, _, kh, kw = weight.shape
-        oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
         w_rows = weight.permute(0, 2, 3, 1).reshape(o, -1)  # (O, kh kw C), a view when channels-last
-        cols = _patches(x, (kh, kw), stride)  # (B H' W', kh kw C)
-        y = torch.addmm(bias, cols, w_rows.t()) if bias is not None else cols @ w_rows.t()  # (B H' W', O)
+        blocks = []
+        for part in _row_blocks(x, (kh, kw), stride):
+            cols = _patches(part, (kh, kw), stride)  # (B H'_block W', kh kw C)
+            y = torch.addmm(bias, cols, w_rows.t()) if bias is not None else cols @ w_rows.t()  # (B H'_block W', O)
+            oh, ow = (part.shape[2] - kh) // stride[0] + 1, (part.shape[3] - kw) // stride[1] + 1
+            blocks.append(y.view(b, oh, ow, o))
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.has_bias = stride, bias is not None
-        return y.view(b, oh, ow, o).permute(0, 3, 1, 2)  # (B, O, H', W') channels-last
+        y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)  # (B, H', W', O)
+        return y.permute(0, 3, 1, 2)  # (B, O, H', W') channels-last
 
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
         o, c, kh, kw = weight.shape
         grad_y = grad_y.contiguous(memory_format=torch.channels_last)
-        g_rows = grad_y.permute(0, 2, 3, 1).reshape(-1, o)  # (B H' W', O)
+        g_rows = grad_y.permute(0, 2, 3, 1)  # (B, H', W', O)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.ops.aten.convolution_backward(
                 grad_y, x, weight, None, list(ctx.stride), [0, 0], [1, 1], False, [0, 0], 1,
                 [True, False, False])[0]
         if ctx.needs_input_grad[1]:
-            cols = _patches(x, (kh, kw), ctx.stride)
-            grad_w = (g_rows.t() @ cols).view(o, kh, kw, c).permute(0, 3, 1, 2)  # (O, C, kh, kw) channels-last
+            row = 0
+            for part in _row_blocks(x, (kh, kw), ctx.stride):
+                cols = _patches(part, (kh, kw), ctx.stride)
+                rows = cols.shape[0] // (x.shape[0] * g_rows.shape[2])  # output rows of this block
+                g = g_rows[:, row:row + rows].reshape(-1, o).t()  # (O, B H'_block W')
+                grad_w = g @ cols if grad_w is None else grad_w.addmm_(g, cols)
+                row += rows
+            grad_w = grad_w.view(o, kh, kw, c).permute(0, 3, 1, 2)  # (O, C, kh, kw) channels-last
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g_rows.sum(0)
+            grad_b = g_rows.sum((0, 1, 2))
         return grad_x, grad_w, grad_b, None
 
 
