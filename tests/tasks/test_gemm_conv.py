@@ -72,3 +72,8 @@ def test_long_inputs_go_in_blocks_of_output_rows_with_the_same_result(monkeypatc
     got = [y, *torch.autograd.grad(y, [x, *ours.parameters()], grad)]
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_an_input_smaller_than_the_kernel_is_refused_with_its_shape():
+    with pytest.raises(ValueError, match=r"input \(1, 4, 2, 9\) .* kernel \(3, 3\)"):
+        GemmConv2d(4, 4, 3, 2)(torch.randn(1, 4, 2, 9))

@@ -107,8 +107,11 @@ class GemmConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or not x.is_floating_point():
+        if x.device.type != "cpu" or not x.is_floating_point() or x.numel() == 0:
             return super().forward(x)
+        if x.dim() != 4 or x.shape[2] < self.kernel_size[0] or x.shape[3] < self.kernel_size[1]:
+            raise ValueError(f"GemmConv2d: input {tuple(x.shape)} must be (B, C, H, W) with H, W at least the "
+                             f"kernel {tuple(self.kernel_size)}")
         x = x.contiguous(memory_format=torch.channels_last)
         weight = self.weight.contiguous(memory_format=torch.channels_last)
         return _GemmConv2dFunction.apply(x, weight, self.bias, self.stride)
