@@ -8,6 +8,12 @@ from vocalis.tasks.asr.gemm_conv import GemmConv2d, _GemmConv2dFunction
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
+@pytest.fixture(autouse=True)
+def gemm_for_any_width(monkeypatch):
+    """The small layers here take the matrix-product path (it is kept for >= 256 channels)."""
+    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.GEMM_MIN_CHANNELS", 1)
+
+
 @pytest.mark.parametrize("batch,channels,size,kernel,stride,bias", [
     (3, 16, (41, 23), 3, 2, True), (2, 8, (30, 19), 5, 3, True), (1, 4, (3, 3), 3, 2, False),
     (2, 6, (12, 9), (3, 2), (2, 1), True)])
@@ -75,5 +81,12 @@ def test_long_inputs_go_in_blocks_of_output_rows_with_the_same_result(monkeypatc
 
 
 def test_an_input_smaller_than_the_kernel_is_refused_with_its_shape():
-    with pytest.raises(ValueError, match=r"input \(1, 4, 2, 9\) .* kernel \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"input \(1, 4, 2, 9\) is smaller than the kernel \(3, 3\)"):
         GemmConv2d(4, 4, 3, 2)(torch.randn(1, 4, 2, 9))
+
+
+def test_narrow_layers_run_as_onednn_convolutions(monkeypatch):
+    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.GEMM_MIN_CHANNELS", 256)
+    x = torch.randn(1, 32, 9, 9, requires_grad=True)
+    assert type(GemmConv2d(32, 32, 3, 2)(x).grad_fn).__name__ == "ConvolutionBackward0"
+    assert type(GemmConv2d(256, 256, 3, 2)(torch.randn(1, 256, 9, 9)).grad_fn).__name__ == "_GemmConv2dFunctionBackward"
