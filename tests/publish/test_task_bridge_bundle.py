@@ -28,4 +28,8 @@ def test_conformer_bundle_moves_and_decodes_like_the_experiment(recipes, tiny_co
     assert model.speech2text.model.token_list == (moved / "tokenizer/tokens.txt").read_text().split("\n")[:-1]
     hyp = read_scp(recipe / "exp/conformer_bundle/inference_conformer/test/hyp.scp")
     test = ManifestDataset(recipe / "data/manifest", "test")
-    assert [model(test[i]["speech"], 16000)["text"] for i in range(len(test))] == list(hyp.values())
+    # the infer stage decoded the test set as one padded batch: so does the bundle here (an utterance
+    # alone may differ in the last bits of the encoder, enough to flip this tiny model's near-ties)
+    speeches = [test[i]["speech"] for i in range(len(test))]
+    assert [out["text"] for out in model(speeches, 16000)] == list(hyp.values())
+    assert model(speeches[0], 16000)["text"] == model(speeches[:1], 16000)[0]["text"]  # one input, one dict
