@@ -33,11 +33,16 @@ GEMM_MIN_CHANNELS = 256
 PATCH_BYTES = 64 * 2**20  # largest patch matrix gathered at once; longer inputs go in blocks of output rows
 
 
+def _output_size(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
+    """``(H', W')`` of an unpadded convolution over ``x (B, C, H, W)``."""
+    return (x.shape[2] - kernel[0]) // stride[0] + 1, (x.shape[3] - kernel[1]) // stride[1] + 1
+
+
 def _patches(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
     """``x (B, C, H, W)`` with channels-last strides -> ``(B * H' * W', kh * kw * C)`` (a copy)."""
-    b, c, h, w = x.shape
+    b, c = x.shape[:2]
     (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, ow = _output_size(x, kernel, stride)
     rows = x.permute(0, 2, 3, 1)  # (B, H, W, C), a view of the channels-last memory
     s_b, s_h, s_w, _ = rows.stride()
     view = rows.as_strided((b, oh, ow, kh, kw, c), (s_b, sh * s_h, sw * s_w, s_h, s_w, 1), rows.storage_offset())
@@ -48,9 +53,9 @@ def _row_blocks(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int
     """``x (B, C, H, W)`` cut along H into overlapping views whose patch matrices stay under
     :data:`PATCH_BYTES` (one view, ``x`` itself, for inputs of up to ~40 s of audio in a
     256-channel front); their outputs are consecutive blocks of the output rows."""
-    b, c, h, w = x.shape
-    (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    b, c = x.shape[:2]
+    (kh, kw), sh = kernel, stride[0]
+    oh, ow = _output_size(x, kernel, stride)
     row_bytes = b * ow * kh * kw * c * x.element_size()  # patch bytes per output row
     per_block = max(1, PATCH_BYTES // row_bytes)
     if per_block >= oh:
@@ -68,8 +73,7 @@ class _GemmConv2dFunction(torch.autograd.Function):
         for part in _row_blocks(x, (kh, kw), stride):
             cols = _patches(part, (kh, kw), stride)  # (B H'_block W', kh kw C)
             y = torch.addmm(bias, cols, w_rows.t()) if bias is not None else cols @ w_rows.t()  # (B H'_block W', O)
-            oh, ow = (part.shape[2] - kh) // stride[0] + 1, (part.shape[3] - kw) // stride[1] + 1
-            blocks.append(y.view(b, oh, ow, o))
+            blocks.append(y.view(b, *_output_size(part, (kh, kw), stride), o))
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.has_bias = stride, bias is not None
         y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)  # (B, H', W', O)
@@ -90,7 +94,7 @@ class _GemmConv2dFunction(torch.autograd.Function):
             row = 0
             for part in _row_blocks(x, (kh, kw), ctx.stride):
                 cols = _patches(part, (kh, kw), ctx.stride)
-                rows = cols.shape[0] // (x.shape[0] * g_rows.shape[2])  # output rows of this block
+                rows = _output_size(part, (kh, kw), ctx.stride)[0]  # output rows of this block
                 g = g_rows[:, row:row + rows].reshape(-1, o).t()  # (O, B H'_block W')
                 grad_w = g @ cols if grad_w is None else grad_w.addmm_(g, cols)
                 row += rows
