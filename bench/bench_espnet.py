@@ -221,8 +221,9 @@ def int8_copy(model, batches: list[list[dict]], trainer: "VocalisTrainer", front
 
 def machine() -> str:
     """CPU model and the vector ISA torch dispatches to: ratios move with them (AVX2 vs AVX-512)."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
     return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
@@ -288,7 +289,8 @@ def main() -> None:
 
     voc = VocalisTrainer(vocab)
     n_voc = sum(p.numel() for p in voc.model.parameters() if p.requires_grad)
-    print(f"[vocalis] torch {torch.__version__}, {n_voc:,} parameters, {torch.get_num_threads()} threads; {machine()}")
+    cpu = machine()
+    print(f"[vocalis] torch {torch.__version__}, {n_voc:,} parameters, {torch.get_num_threads()} threads; {cpu}")
 
     # 1. training, interleaved chunks over the same batches
     voc_times, voc_losses = [], []
@@ -379,7 +381,7 @@ def main() -> None:
     table = {
         "setting": {**setting, "batches": f"{len(batches)} sorted batches of {BATCH}", "audio_s": round(audio_s, 1),
                     "espnet": esp_res["espnet"], "espnet_torch": esp_res["torch"], "vocalis_torch": torch.__version__,
-                    "machine": machine(),
+                    "machine": cpu,
                     "params": {"espnet": esp_res["params"], "vocalis": n_voc}, "espnet_measured": esp_res["when"],
                     "conversion": {"changes_to_vocalis_model": changes, "max_abs_encoder_diff": enc_diff}},
         "train_utt_per_s": {"espnet": BATCH / esp_step, "vocalis": BATCH / voc_step, "ratio": esp_step / voc_step,
