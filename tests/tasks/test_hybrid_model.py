@@ -1,4 +1,4 @@
-"""Hybrid CTC/attention model: loss weighting, label smoothing, decoder cache."""
+"""Hybrid CTC/attention model: loss weighting, label smoothing."""
 
 import math
 
@@ -58,35 +58,6 @@ def test_label_smoothing_is_kl_to_the_smoothed_target():
     assert LabelSmoothingLoss(VOCAB, 0.0)(logits, target).item() == pytest.approx(
         torch.nn.functional.cross_entropy(logits.view(-1, VOCAB), target.view(-1), ignore_index=-1,
                                           reduction="sum").item() / 2, rel=1e-5)
-
-
-def test_cached_incremental_scoring_equals_teacher_forcing():
-    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=2).eval()
-    memory, lengths = torch.randn(2, 15, 32), torch.tensor([15, 9])
-    ys = torch.tensor([[11, 2, 3, 4], [11, 5, 6, 7]])
-    with torch.no_grad():
-        full = decoder(memory, lengths, ys).log_softmax(-1)
-        mask, cache = decoder.memory_mask(lengths, 15), None
-        for n in range(1, 5):
-            step, cache = decoder.score_last(ys[:, :n], memory, mask, cache)
-            assert torch.allclose(step, full[:, n - 1], atol=1e-5)
-
-
-def test_scoring_hypotheses_against_shared_encoder_keys_equals_repeated_keys():
-    """Beam search projects each utterance's encoder output once for all its hypotheses."""
-    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=2).eval()
-    memory, lengths, w = torch.randn(2, 15, 32), torch.tensor([15, 9]), 3
-    ys = torch.randint(1, VOCAB - 1, (2 * w, 4))
-    with torch.no_grad():
-        shared, repeated = (None, decoder.memory_kv(memory)), (None, decoder.memory_kv(memory.repeat_interleave(w, 0)))
-        masks = decoder.memory_mask(lengths, 15), decoder.memory_mask(lengths.repeat_interleave(w, 0), 15)
-        for n in range(1, 5):
-            a, cache_a = decoder.score_last(ys[:, :n], memory, masks[0], shared[0], shared[1])
-            b, cache_b = decoder.score_last(ys[:, :n], memory, masks[1], repeated[0], repeated[1])
-            assert torch.allclose(a, b, atol=1e-5)
-            shared, repeated = (cache_a, shared[1]), (cache_b, repeated[1])
-        with pytest.raises(ValueError, match="one query per row"):
-            decoder.layers[0].src_att(torch.randn(2 * w, 2, 32), memory, masks[0], kv=shared[1][0])
 
 
 def test_decoder_is_required_unless_ctc_only():

@@ -4,7 +4,10 @@ All hypotheses of all utterances of a batch advance together as ``N = B * beam``
 one decoder call (with cached layer outputs) and one CTC prefix-scoring pass per output
 step. Each step:
 
-1. the decoder scores every next token, ``att (N, V)``;
+1. the decoder scores every next token, ``att (N, V)``, from each hypothesis' latest token
+   (``decoder.incremental(enc, enc_lengths, beam)`` returns the scorer: it keeps every
+   layer's keys/values and is told which hypotheses survive, see
+   :mod:`vocalis.tasks.asr.incremental_decoder`);
 2. a pre-beam keeps the ``pre_beam_ratio * beam`` best tokens per hypothesis by
    ``(1 - ctc_weight) * att``;
 3. CTC prefix scores are computed only for those candidates;
@@ -78,15 +81,13 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     n = b * w
     lam = options.ctc_weight
     mem_lengths = enc_lengths.repeat_interleave(w, 0)
-    # the encoder output never changes during the search: its source-attention keys/values
-    # are projected once per utterance and shared by its W hypotheses (rows u*W .. u*W+W-1)
-    mem_mask = decoder.memory_mask(enc_lengths, enc.shape[1])  # (B, 1, T)
-    memory_kv = decoder.memory_kv(enc)  # per layer (B, H, T, d_k) keys and values
+    scorer = decoder.incremental(enc, enc_lengths, w)
     ctc = None
     if lam > 0:
         log_probs = ctc_head(enc).log_softmax(-1).repeat_interleave(w, 0)
         ctc = CTCPrefixScorer(log_probs, mem_lengths, blank_id, sos_eos_id)
     yseq = torch.full((n, 1), sos_eos_id, dtype=torch.long, device=enc.device)
+    tokens = yseq[:, 0]
     scores = torch.full((b, w), NEG_INF, device=enc.device)
     scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
     scores = scores.view(n)
@@ -96,9 +97,8 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     done = [False] * b
     # candidates kept per hypothesis: the pre-beam for CTC scoring, never more than the non-blank tokens
     k = min(decoder.vocab_size - 1, max(w, int(options.pre_beam_ratio * w)) if ctc is not None else w)
-    cache = None
     for step in range(max(max_len)):
-        att, cache = decoder.score_last(yseq, enc, mem_mask, cache, memory_kv)  # (N, V)
+        att = scorer.score(tokens)  # (N, V)
         att[:, blank_id] = NEG_INF  # the decoder never emits blank
         for u in range(b):
             if step < min_len[u]:
@@ -115,7 +115,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
         choice = (flat % k).view(n)
         tokens = cand[parents, choice]
         yseq = torch.cat([yseq[parents], tokens[:, None]], dim=1)
-        cache = [c.index_select(0, parents) for c in cache]
+        scorer.reorder(parents)
         if ctc is not None:
             ctc.advance(parents, choice, psi, r, tokens)
         scores = best.view(n).clone()

@@ -103,29 +103,15 @@ class MultiHeadAttention(nn.Module):
         self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model) for _ in range(4))
 
     def project_kv(self, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values ``(N, H, Lk, d_k)`` of ``key (N, Lk, D)``; reusable while ``key`` is fixed."""
+        """Keys and values ``(N, H, Lk, d_k)`` of ``key (N, Lk, D)`` (search projects the encoder output once)."""
         n = key.shape[0]
         return (self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2),
                 self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2))
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None,
-                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``kv``: :meth:`project_kv` of ``key`` computed earlier (beam search reuses the encoder's).
-
-        ``kv`` (and ``mask``) may hold one entry per *group* of ``G = N / len(kv)`` consecutive
-        query rows that each have one query (``Lq = 1``): beam search passes each utterance's
-        encoder keys once for its ``G`` hypotheses. The ``G`` queries then attend as one
-        ``(G, d_k)`` block per head instead of ``G`` copies of the keys being read.
-        """
+    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         n, lq, _ = query.shape
         q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)  # (N, H, Lq, d_k)
-        k, v = kv if kv is not None else self.project_kv(key)
-        groups = k.shape[0]
-        if groups != n:
-            if lq != 1 or n % groups:
-                raise ValueError(f"shared keys/values need one query per row and N ({n}) a multiple of their "
-                                 f"batch ({groups}); got Lq={lq}")
-            q = q.reshape(groups, n // groups, self.h, self.d_k).transpose(1, 2)  # (B, H, G, d_k)
+        k, v = self.project_kv(key)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(n, lq, -1))  # grouped: (B, G, H, d_k) is (N, 1, D) too
+        return self.out(y.transpose(1, 2).reshape(n, lq, -1))

@@ -1,4 +1,5 @@
-"""Transformer attention decoder: teacher-forced training and cached incremental scoring.
+"""Transformer attention decoder: teacher-forced training; token-by-token scoring for
+search is :mod:`vocalis.tasks.asr.incremental_decoder`.
 
 Token ids: ``<blank>`` 0 is never predicted by the decoder; ``<sos/eos>`` is the last id
 (``vocab_size - 1``), used both to start a hypothesis and to end it (ESPnet's convention).
@@ -13,6 +14,7 @@ from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.incremental_decoder import IncrementalDecoder
 from vocalis.tasks.asr.transformer_encoder import sinusoidal_positions
 
 
@@ -31,21 +33,10 @@ class DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,
                 memory_mask: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: ``x (N, L, D)`` -> ``(N, L, D)``."""
-        return self.step(x, None, self_mask, memory, memory_mask, None)[0]
-
-    def step(self, x: torch.Tensor, self_kv: tuple[torch.Tensor, torch.Tensor] | None, causal: torch.Tensor | None,
-             memory: torch.Tensor, memory_mask: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor] | None
-             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """New positions ``x (N, L', D)`` after the positions whose self-attention keys/values
-        ``self_kv`` (``(N, H, L, d_k)`` each, or None) are cached -> ``(y (N, L', D), keys/values
-        of all L + L' positions)``. ``causal`` masks the new positions among themselves."""
         h = self.norm_self(x)
-        k, v = self.self_att.project_kv(h)
-        if self_kv is not None:
-            k, v = torch.cat([self_kv[0], k], dim=2), torch.cat([self_kv[1], v], dim=2)
-        y = x + self.dropout(self.self_att(h, h, causal, kv=(k, v)))
-        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask, kv=memory_kv))
-        return y + self.dropout(self.ff(self.norm_ff(y))), (k, v)
+        y = x + self.dropout(self.self_att(h, h, self_mask))
+        y = y + self.dropout(self.src_att(self.norm_src(y), memory, memory_mask))
+        return y + self.dropout(self.ff(self.norm_ff(y)))
 
 
 class TransformerDecoder(nn.Module):
@@ -68,10 +59,10 @@ class TransformerDecoder(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.output = nn.Linear(d, vocab_size)
 
-    def _embed(self, ys: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Token ids ``(N, L)`` at positions ``start .. start + L - 1`` -> ``(N, L, D)``."""
+    def _embed(self, ys: torch.Tensor) -> torch.Tensor:
+        """Token ids ``(N, L)`` -> ``(N, L, D)``."""
         x = self.embed(ys) * math.sqrt(self.d_model)
-        positions = sinusoidal_positions(start + ys.shape[1], self.d_model, ys.device)[start:]
+        positions = sinusoidal_positions(ys.shape[1], self.d_model, ys.device)
         return self.dropout(x + positions.to(x.dtype))
 
     @staticmethod
@@ -93,32 +84,7 @@ class TransformerDecoder(nn.Module):
             x = layer(x, causal, memory, mem_mask)
         return self.output(self.norm(x))
 
-    def memory_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each layer's source-attention keys/values of ``memory``: computed once per search."""
-        return [layer.src_att.project_kv(memory) for layer in self.layers]
-
-    def score_last(self, ys: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
-                   cache: list[torch.Tensor] | None,
-                   memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Log-probabilities of the next token for each prefix ``ys (N, L)``.
-
-        ``cache`` holds every layer's self-attention keys and values for the first ``L - 1``
-        positions (``[k_0, v_0, k_1, v_1, ...]``, each ``(N, H, L-1, d_k)``, from the previous
-        call, reordered to the surviving hypotheses), so only the last token goes through the
-        layers; ``memory_kv`` (:meth:`memory_kv`) spares re-projecting the encoder output at
-        every step. ``memory_kv`` and ``memory_mask`` may cover ``B`` utterances whose ``N / B``
-        hypotheses are consecutive rows of ``ys`` (see :meth:`MultiHeadAttention.forward`).
-        Returns ``(logp (N, V), new cache)``.
-        """
-        if cache is None:  # the whole prefix (usually just <sos>)
-            x, causal = self._embed(ys), self.causal_mask(ys.shape[1], ys.device)
-        else:
-            x, causal = self._embed(ys[:, -1:], start=ys.shape[1] - 1), None
-        new_cache = []
-        for k, layer in enumerate(self.layers):
-            self_kv = None if cache is None else (cache[2 * k], cache[2 * k + 1])
-            x, (keys, values) = layer.step(x, self_kv, causal, memory, memory_mask,
-                                           memory_kv[k] if memory_kv is not None else None)
-            new_cache += [keys, values]
-        return self.output(self.norm(x[:, -1])).log_softmax(-1), new_cache
+    def incremental(self, memory: torch.Tensor, memory_lengths: torch.Tensor, group: int) -> IncrementalDecoder:
+        """Token-by-token scoring of ``B * group`` hypotheses over ``memory (B, T, D)``
+        (what beam search runs; see :class:`~vocalis.tasks.asr.incremental_decoder.IncrementalDecoder`)."""
+        return IncrementalDecoder(self, memory, memory_lengths, group)
