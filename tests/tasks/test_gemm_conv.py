@@ -90,3 +90,20 @@ def test_narrow_layers_run_as_onednn_convolutions(monkeypatch):
     x = torch.randn(1, 32, 9, 9, requires_grad=True)
     assert type(GemmConv2d(32, 32, 3, 2)(x).grad_fn).__name__ == "ConvolutionBackward0"
     assert type(GemmConv2d(256, 256, 3, 2)(torch.randn(1, 256, 9, 9)).grad_fn).__name__ == "_GemmConv2dFunctionBackward"
+
+
+def test_the_front_with_in_place_relus_has_the_gradients_of_plain_convolutions():
+    """The front's ReLUs run in place on GemmConv2d's output, which is its own tensor, not a view."""
+    torch.manual_seed(0)
+    front = Conv2dSubsampling(40, 16, channels=8)
+    ref = nn.Sequential(nn.Conv2d(1, 8, 3, 2), nn.ReLU(), nn.Conv2d(8, 8, 3, 2), nn.ReLU())
+    ref.load_state_dict(front.conv.state_dict())
+    assert isinstance(front.conv[2], GemmConv2d) and front.conv[3].inplace
+    x = torch.randn(3, 1, 30, 40)
+    y, y_ref = front.conv(x), ref(x)
+    grad = torch.randn_like(y_ref)
+    got = torch.autograd.grad(y, list(front.conv.parameters()), grad)
+    want = torch.autograd.grad(y_ref, list(ref.parameters()), grad)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)

@@ -27,7 +27,7 @@ class DecoderLayer(nn.Module):
         self.norm_self, self.norm_src, self.norm_ff = (nn.LayerNorm(d_model) for _ in range(3))
         self.self_att = MultiHeadAttention(d_model, num_heads, self_att_dropout)
         self.src_att = MultiHeadAttention(d_model, num_heads, src_att_dropout)
-        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(inplace=True), Dropout(dropout), nn.Linear(ffn_dim, d_model))
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, memory: torch.Tensor,

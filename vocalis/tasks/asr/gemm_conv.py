@@ -63,21 +63,38 @@ def _row_blocks(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int
     return [x[:, :, r * sh:(min(oh, r + per_block) - 1) * sh + kh] for r in range(0, oh, per_block)]
 
 
+def _project(cols: torch.Tensor, w_rows: torch.Tensor, bias: torch.Tensor | None,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+    """``cols (M, kh kw C) @ w_rows (O, kh kw C)^T (+ bias)`` -> ``(M, O)``, into ``out`` if given."""
+    if bias is None:
+        return torch.mm(cols, w_rows.t(), out=out)
+    return torch.addmm(bias, cols, w_rows.t(), out=out)
+
+
 class _GemmConv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride):  # x (B, C, H, W) channels-last
         b = x.shape[0]
         o, _, kh, kw = weight.shape
         w_rows = weight.permute(0, 2, 3, 1).reshape(o, -1)  # (O, kh kw C), a view when channels-last
-        blocks = []
+        # the output is allocated channels-last and each block's product written into it: the
+        # Function returns a tensor of its own, not a view, so a following ReLU may run in place
+        y = torch.empty((b, o, *_output_size(x, (kh, kw), stride)), dtype=x.dtype, device=x.device,
+                        memory_format=torch.channels_last)
+        y_rows = y.permute(0, 2, 3, 1)  # (B, H', W', O), contiguous
+        row = 0
         for part in _row_blocks(x, (kh, kw), stride):
             cols = _patches(part, (kh, kw), stride)  # (B H'_block W', kh kw C)
-            y = torch.addmm(bias, cols, w_rows.t()) if bias is not None else cols @ w_rows.t()  # (B H'_block W', O)
-            blocks.append(y.view(b, *_output_size(part, (kh, kw), stride), o))
+            rows = _output_size(part, (kh, kw), stride)[0]
+            block = y_rows[:, row:row + rows]
+            if block.is_contiguous():
+                _project(cols, w_rows, bias, out=block.view(-1, o))
+            else:
+                block.copy_(_project(cols, w_rows, bias).view(block.shape))
+            row += rows
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.has_bias = stride, bias is not None
-        y = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)  # (B, H', W', O)
-        return y.permute(0, 3, 1, 2)  # (B, O, H', W') channels-last
+        return y
 
     @staticmethod
     def backward(ctx, grad_y):

@@ -147,7 +147,7 @@ class IncrementalDecoder:
         for i, layer in enumerate(self.layers):
             x = x + layer.self_out(self._self_attention(i, layer, layer.norm_self(x)))
             x = x + layer.src_out(self._source_attention(i, layer, layer.norm_src(x)))
-            x = x + layer.ff_out(F.relu(layer.ff_in(layer.norm_ff(x))))
+            x = x + layer.ff_out(layer.ff_in(layer.norm_ff(x)).relu_())
         self.cache.advance()
         return self.output(self.norm(x)).log_softmax(-1)
 

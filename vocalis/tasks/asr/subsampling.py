@@ -31,7 +31,7 @@ class Conv2dSubsampling(nn.Module):
         for k, (kernel, stride) in enumerate(self.layers):
             # the one-channel first conv is cheap; the later ones are the front's arithmetic
             conv = nn.Conv2d(1, channels, kernel, stride) if k == 0 else GemmConv2d(channels, channels, kernel, stride)
-            convs += [conv, nn.ReLU()]
+            convs += [conv, nn.ReLU(inplace=True)]  # in place: a conv keeps its input, not its output, for backward
             freq = (freq - kernel) // stride + 1
         # channels-last weights make oneDNN run both convolutions and their backward in
         # channels-last (see _front)

@@ -45,7 +45,7 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.norm_att, self.norm_ff = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.att = MultiHeadAttention(d_model, num_heads, attention_dropout)
-        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(inplace=True), Dropout(dropout), nn.Linear(ffn_dim, d_model))
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
