@@ -75,7 +75,10 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
                 blank_id: int = 0) -> list[list[Hypothesis]]:
     """Decode a batch of encoder outputs ``enc (B, T, D)`` with lengths ``(B,)``.
 
-    Returns, per utterance, up to ``nbest`` hypotheses, best first.
+    ``decoder`` needs ``vocab_size`` and ``incremental(enc, enc_lengths, beam)``, returning an
+    object with ``score(tokens (N,)) -> log-probs (N, V)`` and ``reorder(rows (N,))``
+    (:class:`~vocalis.tasks.asr.incremental_decoder.IncrementalDecoder` for the built-in
+    decoder). Returns, per utterance, up to ``nbest`` hypotheses, best first.
     """
     b, w = enc.shape[0], options.beam_size
     n = b * w
