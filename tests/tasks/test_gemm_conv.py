@@ -107,3 +107,17 @@ def test_the_front_with_in_place_relus_has_the_gradients_of_plain_convolutions()
     torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_the_front_backpropagates_like_a_channels_first_one():
+    """The front reorders its output's gradient to channels-last (a speed matter): same values."""
+    torch.manual_seed(0)
+    new = Conv2dSubsampling(40, 16, channels=8)
+    old = Conv2dSubsampling(40, 16, channels=8).to(memory_format=torch.contiguous_format)
+    old.load_state_dict(new.state_dict())
+    x, lengths = torch.randn(3, 30, 40), torch.tensor([30, 25, 30])
+    grad = torch.randn(3, 6, 16)
+    got = torch.autograd.grad(new(x, lengths)[0], list(new.parameters()), grad)
+    want = torch.autograd.grad(old(x, lengths)[0], list(old.parameters()), grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)

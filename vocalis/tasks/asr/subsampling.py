@@ -12,6 +12,16 @@ _LAYERS = {4: ((3, 2), (3, 2)), 6: ((3, 2), (5, 3)), 8: ((3, 2), (3, 2), (3, 2))
 CHUNK_BYTES = 12 * 2**20  # first-conv activations per chunk on CPU (see utterances_per_chunk)
 
 
+def _channels_last(grad: torch.Tensor) -> torch.Tensor:
+    """The front output's gradient in the channels-last order of the last ReLU's saved output.
+
+    The transpose in ``_front`` hands it back ordered ``(B, T', C, F')``; ReLU's backward reads
+    it ~5x faster in the order of the output it compares against (2 x 2.2 s of audio at 256
+    channels: 1.22 ms mixed against 0.26 ms after this copy), and the convolution's backward
+    wants it channels-last anyway."""
+    return grad.contiguous(memory_format=torch.channels_last)
+
+
 class Conv2dSubsampling(nn.Module):
     """Strided 2-D convolutions: ``(B, T, F)`` -> ``(B, T', d_model)`` with ``T' ~ T / factor``.
 
@@ -109,5 +119,7 @@ class Conv2dSubsampling(nn.Module):
         :class:`~vocalis.tasks.asr.gemm_conv.GemmConv2d`.
         """
         x = self.conv(x.unsqueeze(1))  # (B, C, T', F'), channels-last strides
+        if x.requires_grad:
+            x.register_hook(_channels_last)
         b, c, t, f = x.shape
         return self.out(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
