@@ -35,7 +35,7 @@ class Dropout(nn.Dropout):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
-            return x  # what nn.Dropout returns, without its dispatch (beam search calls this 9x a step)
+            return x  # what nn.Dropout returns, without its dispatch (every layer calls it when decoding)
         if x.device.type != "cpu" or not x.is_floating_point():
             return super().forward(x)
         if self.p == 1.0:

@@ -133,9 +133,9 @@ class IncrementalDecoder:
         # encoder keys/values per layer, (B, H, T, d_k) each, and the padding as an additive
         # (B, 1, 1, T) mask (None when no frame is padded: the attention kernel then skips it)
         self.memory_kv = [layer.src_att.project_kv(memory) for layer in decoder.layers]
-        valid = torch.arange(t, device=memory.device)[None, :] < memory_lengths[:, None]
+        valid = decoder.memory_mask(memory_lengths, t)  # (B, 1, T)
         self.memory_mask = None if bool(valid.all()) else \
-            torch.zeros(b, 1, 1, t, dtype=memory.dtype, device=memory.device).masked_fill(~valid[:, None, None], -math.inf)
+            torch.zeros(b, 1, 1, t, dtype=memory.dtype, device=memory.device).masked_fill(~valid[:, None], -math.inf)
         self.cache = KeyValueCache(len(self.layers), b * group, d, memory)
 
     def score(self, tokens: torch.Tensor) -> torch.Tensor:
