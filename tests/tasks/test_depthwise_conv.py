@@ -34,3 +34,21 @@ def test_gradcheck_float64_without_bias():
 def test_even_kernel_is_refused():
     with pytest.raises(ValueError, match="odd"):
         DepthwiseConv1d(8, 4)
+
+
+def test_under_bfloat16_autocast_it_computes_and_backpropagates_as_nn_conv1d_does():
+    torch.manual_seed(0)
+    ours = DepthwiseConv1d(8, 15)
+    ref = nn.Conv1d(8, 8, 15, padding=7, groups=8)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, 40, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, y_ref = ours(x), ref(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    grad = torch.randn_like(y_ref)
+    got = torch.autograd.grad(y, (x, ours.weight, ours.bias), grad)
+    want = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), grad)
+    torch.testing.assert_close(y, y_ref, rtol=2e-2, atol=2e-2)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype == torch.float32
+        torch.testing.assert_close(g, w, rtol=2e-2, atol=5e-2)

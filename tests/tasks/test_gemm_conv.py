@@ -121,3 +121,23 @@ def test_the_front_backpropagates_like_a_channels_first_one():
     want = torch.autograd.grad(old(x, lengths)[0], list(old.parameters()), grad)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_under_bfloat16_autocast_it_computes_and_backpropagates_as_nn_conv2d_does():
+    """Autocast does not cast a custom Function's inputs: without apply_autocast the forward
+    mixed bfloat16 products with float32 weights and failed."""
+    torch.manual_seed(0)
+    ours = GemmConv2d(16, 12, 3, 2).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(16, 12, 3, 2)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 16, 21, 13, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, y_ref = ours(x), ref(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    grad = torch.randn_like(y_ref)
+    got = torch.autograd.grad(y, [x, *ours.parameters()], grad)
+    want = torch.autograd.grad(y_ref, [x, *ref.parameters()], grad)
+    torch.testing.assert_close(y, y_ref, rtol=2e-2, atol=2e-2)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype == torch.float32  # gradients reach the float32 leaves through the casts
+        torch.testing.assert_close(g, w, rtol=2e-2, atol=5e-2)

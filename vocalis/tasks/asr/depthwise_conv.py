@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vocalis.tasks.asr.autocast_function import apply_autocast
+
 
 class DepthwiseConv1dFunction(torch.autograd.Function):
     """``x (B, D, T)``, ``weight (D, 1, K)`` (K odd), ``bias (D,)`` or None -> ``(B, D, T)``, same padding."""
@@ -63,4 +65,4 @@ class DepthwiseConv1d(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
-        return DepthwiseConv1dFunction.apply(x, self.weight, self.bias)
+        return apply_autocast(DepthwiseConv1dFunction, x, self.weight, self.bias)

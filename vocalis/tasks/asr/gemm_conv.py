@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vocalis.tasks.asr.autocast_function import apply_autocast
+
 
 # below this many input or output channels oneDNN's channels-last convolution is the faster one
 # (forward + backward on the 2-core AVX-512 Xeon: 32 channels, 5x5 stride 3, 8 against 28 ms;
@@ -146,4 +148,4 @@ class GemmConv2d(nn.Conv2d):
             return super().forward(x)
         x = x.contiguous(memory_format=torch.channels_last)
         weight = self.weight.contiguous(memory_format=torch.channels_last)
-        return _GemmConv2dFunction.apply(x, weight, self.bias, self.stride)
+        return apply_autocast(_GemmConv2dFunction, x, weight, self.bias, self.stride)
