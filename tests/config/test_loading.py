@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from vocalis.config.loading import load_config
-from vocalis.config.propagation import propagate, resolve
+from vocalis.config.propagation import resolve
 from vocalis.config.schema import ConfigKeyError
 from vocalis.stages.runner import load_configs, split_overrides
 

@@ -1,6 +1,5 @@
 """A batch that runs out of memory is halved and retried until it fits; no item is dropped."""
 
-from pathlib import Path
 
 import pytest
 

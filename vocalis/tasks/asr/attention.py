@@ -15,6 +15,23 @@ from torch import nn
 from torch.nn import functional as F
 
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.module_functions import fused_projection
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None,
+           dropout_p: float) -> torch.Tensor:
+    """``scaled_dot_product_attention`` of ``q (N, H, Lq, d)`` over ``k, v (N, H, Lk, d)``.
+
+    Under CPU autocast it runs in float32: PyTorch's CPU kernel is as fast in bfloat16 forward
+    but 2-3x slower backward (``(16, 4, 52, 64)``: 6.5 against 2.0 ms on an AMX Xeon).
+    """
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        if attn_mask is not None and attn_mask.is_floating_point():
+            attn_mask = attn_mask.float()
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attn_mask,
+                                                  dropout_p=dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
 
 
 class RelPositionalEncoding(nn.Module):
@@ -77,8 +94,7 @@ class RelPositionMultiHeadAttention(nn.Module):
         scale = 1.0 / math.sqrt(self.d_k)
         bias = rel_shift(torch.matmul(q + self.pos_bias_v[:, None], p.transpose(-2, -1))) * scale  # (B, H, T, T)
         bias = bias.masked_fill(pad_mask[:, None, None, :], float("-inf"))
-        y = F.scaled_dot_product_attention(q + self.pos_bias_u[:, None], k, v, attn_mask=bias,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attend(q + self.pos_bias_u[:, None], k, v, bias, self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -105,13 +121,16 @@ class MultiHeadAttention(nn.Module):
     def project_kv(self, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``(N, H, Lk, d_k)`` of ``key (N, Lk, D)`` (search projects the encoder output once)."""
         n = key.shape[0]
-        return (self.k(key).view(n, -1, self.h, self.d_k).transpose(1, 2),
-                self.v(key).view(n, -1, self.h, self.d_k).transpose(1, 2))
+        k, v = fused_projection((self.k, self.v))(key).view(n, -1, 2, self.h, self.d_k).unbind(2)
+        return k.transpose(1, 2), v.transpose(1, 2)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         n, lq, _ = query.shape
-        q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)  # (N, H, Lq, d_k)
-        k, v = self.project_kv(key)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
-                                           dropout_p=self.dropout if self.training else 0.0)
+        if query is key:  # self-attention: queries, keys and values as one product
+            q, k, v = fused_projection((self.q, self.k, self.v))(query).view(n, lq, 3, self.h, self.d_k).unbind(2)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # each (N, H, Lq, d_k)
+        else:
+            q = self.q(query).view(n, lq, self.h, self.d_k).transpose(1, 2)  # (N, H, Lq, d_k)
+            k, v = self.project_kv(key)
+        y = attend(q, k, v, None if mask is None else mask[:, None], self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(n, lq, -1))

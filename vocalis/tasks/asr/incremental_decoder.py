@@ -21,37 +21,13 @@ through the same code.
 from __future__ import annotations
 
 import math
-from functools import partial
-from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vocalis.tasks.asr.module_functions import as_function, fused_projection
 from vocalis.tasks.asr.transformer_encoder import sinusoidal_positions
-
-Fn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def as_function(module: nn.Module) -> Fn:
-    """A plain ``nn.Linear``/``nn.LayerNorm`` as a direct functional call; any other module as itself."""
-    if type(module) is nn.Linear:
-        return partial(F.linear, weight=module.weight, bias=module.bias)
-    if type(module) is nn.LayerNorm:
-        return partial(F.layer_norm, normalized_shape=module.normalized_shape, weight=module.weight,
-                       bias=module.bias, eps=module.eps)
-    return module
-
-
-def fused_projection(linears: tuple[nn.Module, ...]) -> Fn:
-    """``(N, D) -> (N, sum of out features)``: the outputs of ``linears`` side by side, as one
-    matrix product when they are all plain ``nn.Linear`` with biases."""
-    if all(type(m) is nn.Linear and m.bias is not None for m in linears):
-        weight = torch.cat([m.weight for m in linears])
-        bias = torch.cat([m.bias for m in linears])
-        return partial(F.linear, weight=weight, bias=bias)
-    functions = [as_function(m) for m in linears]
-    return lambda x: torch.cat([f(x) for f in functions], dim=-1)
 
 
 class KeyValueCache:
@@ -141,7 +117,7 @@ class IncrementalDecoder:
     def score(self, tokens: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``(N, V)`` of the token after each hypothesis, whose latest token is
         ``tokens (N,)`` at position ``cache.length``."""
-        n, d, pos = tokens.shape[0], self.d_model, self.cache.length
+        d, pos = self.d_model, self.cache.length
         positions = sinusoidal_positions(pos + 1, d, tokens.device)[pos]
         x = F.embedding(tokens, self.embed).mul_(self.scale).add_(positions.to(self.embed.dtype))  # (N, D)
         for i, layer in enumerate(self.layers):
