@@ -37,6 +37,7 @@ results are cached in ``~/.cache/vocalis-bench/espnet_results.json`` (+ ``espnet
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import shutil
@@ -142,7 +143,9 @@ class VocalisTrainer:
             self.waves[path] = torch.from_numpy(load_audio(path, 16000)[0])
         return self.waves[path]
 
-    def train(self, batches: list[list[dict]]) -> dict:
+    def train(self, batches: list[list[dict]], bf16: bool = False) -> dict:
+        """Per-step wall times and losses; ``bf16``: the forward under CPU bfloat16 autocast, as
+        Lightning's ``precision: bf16-mixed`` runs it."""
         self.model.train()
         prepared = []
         for b in batches:
@@ -154,7 +157,8 @@ class VocalisTrainer:
             start = time.perf_counter()
             with torch.no_grad():
                 feats, flens = self.frontend(waves)
-            loss, _, _ = self.model(feats, flens, text, tl)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+                loss, _, _ = self.model(feats, flens, text, tl)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
@@ -163,6 +167,33 @@ class VocalisTrainer:
             times.append(time.perf_counter() - start)
             losses.append(float(loss.detach()))
         return {"times": times, "losses": losses}
+
+
+def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, voc: VocalisTrainer,
+                         batches: list[list[dict]], chunk_steps: int, bf16: bool = False) -> tuple[list, list]:
+    """Both sides train on the same batches in turns of ``chunk_steps``; ESPnet's step times and
+    losses go to ``esp_res[key + "_times" / "_losses"]`` (kept there when ``esp`` is None: cached);
+    returns Vocalis' ``(times, losses)``."""
+    esp_res.setdefault(f"{key}_times", [])
+    esp_res.setdefault(f"{key}_losses", [])
+    voc_times, voc_losses = [], []
+    t0 = time.time()
+    for i in range(0, len(batches), chunk_steps):
+        chunk = batches[i:i + chunk_steps]
+        if esp is not None:
+            r = esp.call("train", batches=[[{"path": u["path"], "ids": u["ids"]} for u in b] for b in chunk],
+                         bf16=bf16)
+            esp_res[f"{key}_times"] += r["times"]
+            esp_res[f"{key}_losses"] += r["losses"]
+        r = voc.train(chunk, bf16=bf16)
+        voc_times += r["times"]
+        voc_losses += r["losses"]
+        k = len(voc_times)
+        esp_t = esp_res[f"{key}_times"][k - len(chunk):k]
+        print(f"[{key}] steps {k:4d}/{len(batches)}  espnet {statistics.median(esp_t):.3f} s/step "
+              f"loss {esp_res[f'{key}_losses'][k - 1]:.1f}  |  vocalis {statistics.median(r['times']):.3f} s/step "
+              f"loss {voc_losses[-1]:.1f}  ({time.time() - t0:.0f} s)", flush=True)
+    return voc_times, voc_losses
 
 
 def pad_feats(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,6 +274,8 @@ def main() -> None:
     parser.add_argument("--test-utts", type=int, default=100)
     parser.add_argument("--decode-chunk", type=int, default=25, help="test utterances per turn")
     parser.add_argument("--decode-batch", type=int, default=8, help="Vocalis beam-search batch (besides batch 1)")
+    parser.add_argument("--bf16-steps", type=int, default=40, help="steps per side trained again under bf16 "
+                        "autocast, as Lightning's precision: bf16-mixed (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-espnet", action="store_true", help="reuse cached ESPnet results")
     parser.add_argument("--espnet-venv", type=Path, default=CACHE / "espnet-venv")
@@ -293,22 +326,7 @@ def main() -> None:
     print(f"[vocalis] torch {torch.__version__}, {n_voc:,} parameters, {torch.get_num_threads()} threads; {cpu}")
 
     # 1. training, interleaved chunks over the same batches
-    voc_times, voc_losses = [], []
-    t0 = time.time()
-    for i in range(0, len(batches), args.chunk):
-        chunk = batches[i:i + args.chunk]
-        if esp is not None:
-            r = esp.call("train", batches=[[{"path": u["path"], "ids": u["ids"]} for u in b] for b in chunk])
-            esp_res["train_times"] += r["times"]
-            esp_res["train_losses"] += r["losses"]
-        r = voc.train(chunk)
-        voc_times += r["times"]
-        voc_losses += r["losses"]
-        k = len(voc_times)
-        esp_t = esp_res["train_times"][k - len(chunk):k]
-        print(f"[train] steps {k:4d}/{len(batches)}  espnet {statistics.median(esp_t):.3f} s/step "
-              f"loss {esp_res['train_losses'][k - 1]:.1f}  |  vocalis {statistics.median(r['times']):.3f} s/step "
-              f"loss {voc_losses[-1]:.1f}  ({time.time() - t0:.0f} s)", flush=True)
+    voc_times, voc_losses = interleaved_training(esp, esp_res, "train", voc, batches, args.chunk)
     w = args.warmup_steps
     esp_step = statistics.median(esp_res["train_times"][w:len(batches)])
     voc_step = statistics.median(voc_times[w:])
@@ -356,6 +374,20 @@ def main() -> None:
         print(f"[decode] {i + len(chunk):4d}/{len(items)} utts  espnet RTF "
               f"{sum(d['time'] for d in done) / sum(d['audio_s'] for d in done):.4f}  |  vocalis b1 RTF "
               f"{voc_b1_s / sum(len(it['wave']) for it in items[:i + len(chunk)]) * 16000:.4f}", flush=True)
+    # 1b. training under bf16 autocast on both sides (Vocalis on a copy: section 3 uses the float32-trained model)
+    bf16 = None
+    if args.bf16_steps:
+        steps = batches[:args.bf16_steps]
+        voc_bf16, _ = interleaved_training(esp, esp_res, "train_bf16", copy.deepcopy(voc), steps, args.chunk, True)
+        esp_bf16 = esp_res["train_bf16_times"][w:len(steps)]
+        bf16 = {"espnet": BATCH / statistics.median(esp_bf16), "vocalis": BATCH / statistics.median(voc_bf16[w:]),
+                "paired_median_ratio": statistics.median(e / v for e, v in zip(esp_bf16, voc_bf16[w:])),
+                # each side's bf16 step against its own float32 step on the same batch
+                "espnet_speedup": statistics.median(
+                    f / b for f, b in zip(esp_res["train_times"][w:len(steps)], esp_bf16)),
+                "vocalis_speedup": statistics.median(f / b for f, b in zip(voc_times[w:len(steps)], voc_bf16[w:])),
+                "steps": len(steps)}
+        bf16["ratio"] = bf16["vocalis"] / bf16["espnet"]
     if esp is not None:
         esp.close()
         esp_cache.write_text(json.dumps(esp_res))
@@ -387,6 +419,7 @@ def main() -> None:
         "train_utt_per_s": {"espnet": BATCH / esp_step, "vocalis": BATCH / voc_step, "ratio": esp_step / voc_step,
                             "paired_median_ratio": paired, "goal": ">= 1.5",
                             "final_loss": {"espnet": esp_res["train_losses"][len(batches) - 1], "vocalis": voc_losses[-1]}},
+        "train_bf16_utt_per_s": bf16,
         "beam10_rtf": {"espnet": esp_rtf, "vocalis_b1": voc_b1_s / audio_s, f"vocalis_b{args.decode_batch}": voc_bn_s / audio_s,
                        "ratio_b1": esp_rtf / (voc_b1_s / audio_s), f"ratio_b{args.decode_batch}": esp_rtf / (voc_bn_s / audio_s),
                        "goal": ">= 5", "agreement_b1": agree_b1, f"agreement_b{args.decode_batch}": agree_bn,
@@ -408,6 +441,10 @@ def main() -> None:
     print(f"{'goal':<44}{'ESPnet':>10}{'Vocalis':>10}{'ratio':>8}  target")
     print(f"{'training utt/s (median step)':<44}{tr['espnet']:>10.2f}{tr['vocalis']:>10.2f}{tr['ratio']:>8.2f}  >= 1.5"
           f"  (paired-step median {paired:.2f})")
+    if bf16:
+        print(f"{'  same, both sides under bf16 autocast':<44}{bf16['espnet']:>10.2f}{bf16['vocalis']:>10.2f}"
+              f"{bf16['ratio']:>8.2f}  (paired {bf16['paired_median_ratio']:.2f}; bf16 / float32 step: ESPnet "
+              f"{bf16['espnet_speedup']:.2f}x, Vocalis {bf16['vocalis_speedup']:.2f}x; {bf16['steps']} steps)")
     print(f"{'beam-10 CTC/att RTF, Vocalis batch 1':<44}{esp_rtf:>10.4f}{bm['vocalis_b1']:>10.4f}{bm['ratio_b1']:>8.2f}  >= 5")
     print(f"{f'beam-10 CTC/att RTF, Vocalis batch {nb}':<44}{esp_rtf:>10.4f}{bm[f'vocalis_b{nb}']:>10.4f}"
           f"{bm[f'ratio_b{nb}']:>8.2f}  >= 5")

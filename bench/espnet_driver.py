@@ -9,8 +9,9 @@ Commands:
   init    {work, token_list, threads, seed, frontend, encoder_conf, decoder_conf, model_conf, lr, warmup_steps}
           builds espnet2's ESPnetASRModel through ASRTask's own argument parser (so Speech2Text can later
           load it from the config.yaml written here), Adam + WarmupLR.
-  train   {batches: [[{path, ids}, ...], ...], clip} -> per-step wall times (forward + backward + clip +
-          optimizer step; the frontend runs inside the model, as in ESPnet training), losses.
+  train   {batches: [[{path, ids}, ...], ...], clip, bf16} -> per-step wall times (forward + backward + clip +
+          optimizer step; the frontend runs inside the model, as in ESPnet training), losses; bf16: the
+          forward under CPU bfloat16 autocast.
   save    {} -> writes work/model.pth (plain state dict, espnet2 parameter names).
   decode  {utts: [{utt_id, path}], beam_size, ctc_weight, dump_feats} -> espnet2.bin.asr_inference.Speech2Text
           on each utterance alone (batch 1), per-utterance wall time, token ids and text; with dump_feats the
@@ -100,13 +101,15 @@ class Driver:
             text[i, : len(x)] = torch.tensor(x)
         return speech, lens, text, tl
 
-    def train(self, batches, clip=1.0):
+    def train(self, batches, clip=1.0, bf16=False):
         self.model.train()
         prepared = [self._batch(b) for b in batches]  # audio I/O outside the timed region
         times, losses = [], []
         for speech, lens, text, tl in prepared:
             start = time.perf_counter()
-            loss, stats, weight = self.model(speech, lens, text, tl)
+            # bf16: the forward under CPU autocast, as Lightning's precision "bf16-mixed" (ESPnet3's trainer) runs it
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+                loss, stats, weight = self.model(speech, lens, text, tl)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.opt.step()
