@@ -111,6 +111,23 @@ class VocalisModule(L.LightningModule):
     def configure_optimizers(self):
         from vocalis.train.optimizers import configure_optimizers
 
-        mixed_precision = "mixed" in str(self.trainer.precision)  # e.g. "bf16-mixed", "16-mixed"
+        # float16 mixed precision scales the loss: Lightning clips only after unscaling, which a
+        # fused optimizer would do itself, so it keeps the unfused one there (see configure_gradient_clipping)
         return configure_optimizers(self.model, self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval,
-                                    allow_fused=not mixed_precision)
+                                    allow_fused=not self._scales_loss())
+
+    def _scales_loss(self) -> bool:
+        return str(self.trainer.precision) in ("16-mixed", "16")
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val=None,
+                                    gradient_clip_algorithm=None) -> None:
+        """Lightning's clipping, except under ``bf16-mixed``: bfloat16 needs no loss scaler, so the
+        gradients are clipped here directly, past the mixed-precision plugin's refusal of fused
+        optimizers (meant for float16's scaler). The fused Adam is 3x faster on CPU."""
+        if not gradient_clip_val or self._scales_loss() or "mixed" not in str(self.trainer.precision):
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if gradient_clip_algorithm in (None, "norm"):
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_value_(params, gradient_clip_val)

@@ -84,8 +84,8 @@ def build_optimizer(model: torch.nn.Module, cfg: DictConfig, allow_fused: bool =
     """The ``optimizer:`` block over ``model``'s trainable parameters.
 
     ``allow_fused``: take the optimizer's fused kernel when the block leaves ``fused`` and
-    ``foreach`` unset (:func:`_fused_by_default`); off under mixed precision, where
-    Lightning's gradient clipping refuses optimizers that unscale gradients themselves.
+    ``foreach`` unset (:func:`_fused_by_default`); off under float16 mixed precision, whose
+    loss scaler Lightning unscales before clipping, which a fused optimizer would do itself.
     """
     named = [p for p in model.parameters() if p.requires_grad]
     if not named:
