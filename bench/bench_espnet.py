@@ -27,8 +27,13 @@ the shared cores hits both alike.
    pays for a frontend too. Agreement = identical token sequences. Reported for Vocalis batch 1
    and batch ``--decode-batch``.
 3. CTC greedy: Vocalis' own trained model (its own fbank), batches of 16 sorted by duration,
-   the best of 3 passes; in float32 and as ``model.dtype: int8`` decodes it
-   (:mod:`vocalis.infer.int8`, conv-front ranges from 32 training utterances).
+   the best of 3 passes; in float32, as ``model.dtype: int8`` decodes it
+   (:mod:`vocalis.infer.int8`, conv-front ranges from 32 training utterances), and as
+   ``model.dtype: bfloat16`` does (autocast; fast on CPUs with AMX).
+4. Training again under bf16 autocast (``--bf16-steps`` of the same batches, both sides, as
+   Lightning's ``precision: bf16-mixed`` runs a step; Vocalis on a copy of its model so part 3
+   decodes the float32-trained one). The float32 row is the like-for-like goal; this row shows
+   whether the lead holds where both sides use the CPU's bfloat16 units.
 
 Writes the table as JSON to ``--json`` (default ``~/.cache/vocalis-bench/bench_espnet.json``); ESPnet's
 results are cached in ``~/.cache/vocalis-bench/espnet_results.json`` (+ ``espnet-work/``) for --skip-espnet.
@@ -221,24 +226,28 @@ def vocalis_beam(model, items: list[dict], batch_size: int, frontend: VocalisFro
 
 
 @torch.inference_mode()
-def vocalis_ctc_greedy(model, items: list[dict], batch_size: int, frontend: VocalisFrontend) -> tuple[float, dict]:
+def vocalis_ctc_greedy(model, items: list[dict], batch_size: int, frontend: VocalisFrontend,
+                       dtype: torch.dtype = torch.float32) -> tuple[float, dict]:
+    """``dtype`` bfloat16: the network under autocast, as ``model.dtype: bfloat16`` runs it (Speech2Text)."""
     order = sorted(items, key=lambda it: len(it["wave"]))
     hyps, total = {}, 0.0
     for i in range(0, len(order), batch_size):
         batch = order[i:i + batch_size]
         start = time.perf_counter()
         feats, lens = frontend([it["wave"] for it in batch])
-        logits, out_lens = model.ctc_logits(feats, lens)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            logits, out_lens = model.ctc_logits(feats, lens)
         ids = ctc_greedy(logits, out_lens)
         total += time.perf_counter() - start
         hyps.update({it["utt_id"]: h for it, h in zip(batch, ids)})
     return total, hyps
 
 
-def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: float) -> tuple[float, dict]:
+def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: float,
+                dtype: torch.dtype = torch.float32) -> tuple[float, dict]:
     """CTC greedy RTF in batches of 16, the fastest of 3 passes after a warm-up, and its hypotheses."""
-    vocalis_ctc_greedy(model, items[:16], 16, frontend)
-    runs = [vocalis_ctc_greedy(model, items, 16, frontend) for _ in range(3)]
+    vocalis_ctc_greedy(model, items[:16], 16, frontend, dtype)
+    runs = [vocalis_ctc_greedy(model, items, 16, frontend, dtype) for _ in range(3)]
     return min(r[0] for r in runs) / audio_s, runs[0][1]
 
 
@@ -376,7 +385,9 @@ def main() -> None:
               f"{voc_b1_s / sum(len(it['wave']) for it in items[:i + len(chunk)]) * 16000:.4f}", flush=True)
     # 1b. training under bf16 autocast on both sides (Vocalis on a copy: section 3 uses the float32-trained model)
     bf16 = None
-    if args.bf16_steps:
+    if args.bf16_steps and esp is None and len(esp_res.get("train_bf16_times", [])) < args.bf16_steps:
+        print(f"[train_bf16] skipped: the cached ESPnet results hold no {args.bf16_steps} bf16 steps")
+    elif args.bf16_steps:
         steps = batches[:args.bf16_steps]
         voc_bf16, _ = interleaved_training(esp, esp_res, "train_bf16", copy.deepcopy(voc), steps, args.chunk, True)
         esp_bf16 = esp_res["train_bf16_times"][w:len(steps)]
@@ -404,6 +415,9 @@ def main() -> None:
     own_int8 = int8_copy(own, batches, voc, frontend)
     greedy_rtf, greedy = best_greedy(own, items, frontend, audio_s)
     int8_rtf, greedy_int8 = best_greedy(own_int8, items, frontend, audio_s)
+    bf16_rtf, greedy_bf16 = best_greedy(own, items, frontend, audio_s, torch.bfloat16)
+    bf16_same = sum(greedy[u] == greedy_bf16[u] for u in refs) / len(refs)
+    bf16_wer = wer(refs, {u: tokenizer.decode(greedy_bf16[u]) for u in refs})
     int8_same = sum(greedy[u] == greedy_int8[u] for u in refs) / len(refs)
     int8_wer = wer(refs, {u: tokenizer.decode(greedy_int8[u]) for u in refs})
     own_s, own_hyps = vocalis_beam(own, items, args.decode_batch, frontend, opts, False)
@@ -425,9 +439,10 @@ def main() -> None:
                        "goal": ">= 5", "agreement_b1": agree_b1, f"agreement_b{args.decode_batch}": agree_bn,
                        "wer_espnet": esp_wer, "wer_vocalis_converted": conv_wer,
                        "wer_vocalis_own_model_same_budget": own_wer},
-        "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "vocalis_b16_int8": int8_rtf, "goal": "<= 0.005",
-                           "wer_vocalis_own_model": greedy_wer, "wer_int8": int8_wer,
-                           "int8_same_hypotheses": int8_same, "timing": "best of 3 passes"},
+        "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "vocalis_b16_int8": int8_rtf, "vocalis_b16_bf16": bf16_rtf,
+                           "goal": "<= 0.005", "wer_vocalis_own_model": greedy_wer, "wer_int8": int8_wer,
+                           "int8_same_hypotheses": int8_same, "wer_bf16": bf16_wer, "bf16_same_hypotheses": bf16_same,
+                           "timing": "best of 3 passes"},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1))
@@ -452,8 +467,10 @@ def main() -> None:
     print(f"{'  WER % (ESPnet / converted Vocalis)':<44}{esp_wer:>10.2f}{conv_wer:>10.2f}{'':>8}  "
           f"Vocalis own model, same budget: {own_wer:.2f}")
     print(f"{'CTC greedy RTF, batch 16':<44}{'-':>10}{greedy_rtf:>10.4f}{'':>8}  <= 0.005  (WER {greedy_wer:.2f})")
-    print(f"{'CTC greedy RTF, batch 16, model.dtype int8':<44}{'-':>10}{int8_rtf:>10.4f}{'':>8}  <= 0.005  "
+    print(f"{'CTC greedy RTF, batch 16, dtype int8':<44}{'-':>10}{int8_rtf:>10.4f}{'':>8}  <= 0.005  "
           f"(WER {int8_wer:.2f}, {int8_same:.1%} the same hypotheses as float32)")
+    print(f"{'CTC greedy RTF, batch 16, dtype bfloat16':<44}{'-':>10}{bf16_rtf:>10.4f}{'':>8}  <= 0.005  "
+          f"(WER {bf16_wer:.2f}, {bf16_same:.1%} the same hypotheses as float32)")
     print(f"conversion: max |enc_vocalis - enc_espnet| = {enc_diff:.2e}; changed on the Vocalis side: {'; '.join(changes)}")
     print(f"JSON: {args.json}")
 
