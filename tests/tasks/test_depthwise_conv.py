@@ -52,3 +52,14 @@ def test_under_bfloat16_autocast_it_computes_and_backpropagates_as_nn_conv1d_doe
     for g, w in zip(got, want):
         assert g.dtype == w.dtype == torch.float32
         torch.testing.assert_close(g, w, rtol=2e-2, atol=5e-2)
+
+
+def test_float64_inputs_stay_float64_under_autocast_as_nn_conv1d_does():
+    ours = DepthwiseConv1d(4, 3).double()
+    ref = nn.Conv1d(4, 4, 3, padding=1, groups=4).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 4, 10, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, y_ref = ours(x), ref(x)
+    assert y.dtype == y_ref.dtype == torch.float64
+    torch.testing.assert_close(y, y_ref)

@@ -84,24 +84,27 @@ def test_fused_adam_steps_as_the_per_tensor_loop():
 
 
 class StepGradNorms(L.Callback):
-    """The total norm of the gradients each optimizer step used (after clipping; Lightning runs
+    """The total norm (2 or max) of the gradients each optimizer step used (after clipping; Lightning runs
     forward and backward inside `optimizer.step(closure)`, so a post-step hook sees them)."""
 
-    def __init__(self):
+    def __init__(self, algorithm: str = "norm"):
         self.norms: list[float] = []
+        self.order = 2 if algorithm == "norm" else float("inf")  # "value" clips every entry
 
     def on_train_start(self, trainer, pl_module):
         def record(optimizer, args, kwargs):
-            grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            self.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+            grads = [p.grad.flatten() for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            self.norms.append(float(torch.linalg.vector_norm(torch.cat(grads), self.order)))
         trainer.optimizers[0].register_step_post_hook(record)
 
 
-def test_bf16_mixed_training_clips_the_gradients_of_the_fused_optimizer(tiny, tmp_path):
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_bf16_mixed_training_clips_the_gradients_of_the_fused_optimizer(tiny, tmp_path, algorithm):
     """Lightning's mixed-precision plugin refuses to clip for a fused optimizer (for float16's
     loss scaler); bfloat16 has none, so the module clips itself and keeps the 3x faster kernel."""
-    norms = StepGradNorms()
-    trainer = tiny.trainer(tmp_path, callbacks=[norms], precision="bf16-mixed", gradient_clip_val=1e-3)
+    norms = StepGradNorms(algorithm)
+    trainer = tiny.trainer(tmp_path, callbacks=[norms], precision="bf16-mixed", gradient_clip_val=1e-3,
+                           gradient_clip_algorithm=algorithm)
     module = tiny.module(tiny.model(), optimizer=ADAMW)
     trainer.fit(module, tiny.batches(2))
     assert module.nonfinite_total == 0  # every batch took part

@@ -111,23 +111,29 @@ class VocalisModule(L.LightningModule):
     def configure_optimizers(self):
         from vocalis.train.optimizers import configure_optimizers
 
-        # float16 mixed precision scales the loss: Lightning clips only after unscaling, which a
-        # fused optimizer would do itself, so it keeps the unfused one there (see configure_gradient_clipping)
+        # Lightning's mixed-precision plugins refuse to clip for an optimizer that unscales
+        # gradients itself (a fused one); plain bf16-mixed has no scaler and this module clips there
+        fused = "mixed" not in str(self.trainer.precision) or self._autocast_without_scaler()
         return configure_optimizers(self.model, self.optimizer_cfg, self.scheduler_cfg, self.scheduler_interval,
-                                    allow_fused=not self._scales_loss())
+                                    allow_fused=fused)
 
-    def _scales_loss(self) -> bool:
-        return str(self.trainer.precision) in ("16-mixed", "16")
+    def _autocast_without_scaler(self) -> bool:
+        """Lightning's own ``MixedPrecision`` plugin in bfloat16 (FSDP and DeepSpeed have plugins
+        and clipping of their own; float16 has a loss scaler)."""
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        plugin = self.trainer.precision_plugin
+        return type(plugin) is MixedPrecision and plugin.scaler is None
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val=None,
                                     gradient_clip_algorithm=None) -> None:
-        """Lightning's clipping, except under ``bf16-mixed``: bfloat16 needs no loss scaler, so the
-        gradients are clipped here directly, past the mixed-precision plugin's refusal of fused
-        optimizers (meant for float16's scaler). The fused Adam is 3x faster on CPU."""
-        if not gradient_clip_val or self._scales_loss() or "mixed" not in str(self.trainer.precision):
+        """Lightning's clipping, except under plain ``bf16-mixed``: bfloat16 needs no loss scaler,
+        so the gradients are clipped here directly, past the mixed-precision plugin's refusal of
+        fused optimizers (meant for float16's scaler). The fused Adam is 3x faster on CPU."""
+        if gradient_clip_val is None or gradient_clip_val <= 0 or not self._autocast_without_scaler():
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if gradient_clip_algorithm in (None, "norm"):
+        if gradient_clip_algorithm in (None, "norm"):  # Lightning passes a str enum
             torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
         else:
             torch.nn.utils.clip_grad_value_(params, gradient_clip_val)

@@ -16,12 +16,17 @@ import torch
 
 
 def apply_autocast(function: type[torch.autograd.Function], *args):
-    """``function.apply(*args)``; under autocast for the first tensor's device, with every
-    floating-point tensor in ``args`` cast to the autocast dtype and autocast off inside."""
+    """``function.apply(*args)``; under autocast for the first tensor's device, with the
+    tensors autocast would cast (floating point, not float64) cast to the autocast dtype and
+    autocast off inside."""
     device = next(a.device.type for a in args if isinstance(a, torch.Tensor))
     if not torch.is_autocast_enabled(device):
         return function.apply(*args)
     dtype = torch.get_autocast_dtype(device)
-    cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    cast = [a.to(dtype) if _eligible(a) else a for a in args]
     with torch.autocast(device, enabled=False):
         return function.apply(*cast)
+
+
+def _eligible(a) -> bool:
+    return isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != torch.float64

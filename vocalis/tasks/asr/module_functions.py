@@ -31,8 +31,9 @@ def as_function(module: nn.Module) -> Fn:
 
 
 def fused_projection(linears: tuple[nn.Module, ...]) -> Fn:
-    """``(N, D) -> (N, sum of out features)``: the outputs of ``linears`` side by side, as one
-    matrix product when they are all plain ``nn.Linear`` with biases."""
+    """``(..., D) -> (..., sum of out features)``: the outputs of ``linears`` side by side, as
+    one matrix product when they are all plain ``nn.Linear`` with biases (their weights are
+    concatenated at each call, so training updates and checkpoints keep the separate ones)."""
     if all(type(m) is nn.Linear and m.bias is not None for m in linears):
         weight = torch.cat([m.weight for m in linears])
         bias = torch.cat([m.bias for m in linears])
