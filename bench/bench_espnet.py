@@ -290,6 +290,9 @@ def main() -> None:
     parser.add_argument("--espnet-venv", type=Path, default=CACHE / "espnet-venv")
     parser.add_argument("--json", type=Path, default=CACHE / "bench_espnet.json")
     args = parser.parse_args()
+    if 0 < args.bf16_steps <= args.warmup_steps:
+        parser.error(f"--bf16-steps {args.bf16_steps} leaves no steps to time past --warmup-steps "
+                     f"{args.warmup_steps}: pass more, or 0 to skip")
 
     torch.set_num_threads(args.threads)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -384,11 +387,12 @@ def main() -> None:
               f"{sum(d['time'] for d in done) / sum(d['audio_s'] for d in done):.4f}  |  vocalis b1 RTF "
               f"{voc_b1_s / sum(len(it['wave']) for it in items[:i + len(chunk)]) * 16000:.4f}", flush=True)
     # 1b. training under bf16 autocast on both sides (Vocalis on a copy: section 3 uses the float32-trained model)
-    bf16 = None
-    if args.bf16_steps and esp is None and len(esp_res.get("train_bf16_times", [])) < args.bf16_steps:
-        print(f"[train_bf16] skipped: the cached ESPnet results hold no {args.bf16_steps} bf16 steps")
-    elif args.bf16_steps:
-        steps = batches[:args.bf16_steps]
+    if esp is not None:  # the float32 results are cached before the bf16 part can fail
+        esp_cache.write_text(json.dumps(esp_res))
+    bf16, steps = None, batches[:args.bf16_steps]
+    if steps and esp is None and len(esp_res.get("train_bf16_times", [])) < len(steps):
+        print(f"[train_bf16] skipped: the cached ESPnet results hold fewer than {len(steps)} bf16 steps")
+    elif steps:
         voc_bf16, _ = interleaved_training(esp, esp_res, "train_bf16", copy.deepcopy(voc), steps, args.chunk, True)
         esp_bf16 = esp_res["train_bf16_times"][w:len(steps)]
         bf16 = {"espnet": BATCH / statistics.median(esp_bf16), "vocalis": BATCH / statistics.median(voc_bf16[w:]),
