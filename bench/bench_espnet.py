@@ -52,32 +52,18 @@ from pathlib import Path
 import torch
 
 from vocalis.data.audio import load_audio
-from vocalis.data.features import Fbank
 from vocalis.data.manifest import read_manifest
 from vocalis.data.tokenizer import Tokenizer, train_sentencepiece
-from vocalis.decode.beam_search import BeamSearchOptions, beam_search
-from vocalis.decode.ctc_greedy import ctc_greedy
-from vocalis.infer.int8 import quantize_int8, recording_front_ranges
+from vocalis.decode.beam_search import BeamSearchOptions
 from vocalis.metrics.alignment import edit_distance
-from vocalis.tasks.asr.decoder import TransformerDecoder
-from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
-from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
-from vocalis.train.optimizers import build_optimizer
-from vocalis.train.schedulers import WarmupLR
 
 from espnet_convert import convert_espnet_state_dict, match_espnet_numerics  # noqa: E402 (bench/ sibling)
 from espnet_venv import CACHE, HERE, EspnetProcess, ensure_espnet_venv  # noqa: E402
+from vocalis_side import (BATCH, DEC, ENC, FRONTEND, LR, MODEL_CONF, WARMUP,  # noqa: E402
+                          VocalisFrontend, VocalisTrainer, best_greedy, build_vocalis, int8_copy,
+                          vocalis_beam)
 
 DIGITS_DATA = HERE.parent / "egs3" / "digits" / "asr" / "data"
-
-ENC = dict(output_size=256, attention_heads=4, linear_units=1024, num_blocks=6, dropout_rate=0.1,
-           positional_dropout_rate=0.1, attention_dropout_rate=0.0, input_layer="conv2d", normalize_before=True)
-DEC = dict(attention_heads=4, linear_units=1024, num_blocks=3, dropout_rate=0.1, positional_dropout_rate=0.1,
-           self_attention_dropout_rate=0.0, src_attention_dropout_rate=0.0)
-MODEL_CONF = dict(ctc_weight=0.3, lsm_weight=0.1, length_normalized_loss=False)
-FRONTEND = dict(fs=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80)
-BATCH = 16
-LR, WARMUP = 1e-3, 100
 
 
 # ----------------------------------------------------------------------------- data
@@ -106,73 +92,6 @@ def make_batches(train: list[dict], tokenizer: Tokenizer, steps: int, seed: int 
 
 
 # ----------------------------------------------------------------------------- Vocalis side
-def build_vocalis(vocab: int) -> HybridCTCAttentionModel:
-    enc = TransformerEncoder(80, ENC["output_size"], ENC["attention_heads"], ENC["linear_units"], ENC["num_blocks"],
-                             ENC["dropout_rate"], subsampling_factor=4)
-    dec = TransformerDecoder(vocab, ENC["output_size"], DEC["attention_heads"], DEC["linear_units"], DEC["num_blocks"],
-                             DEC["dropout_rate"], DEC["self_attention_dropout_rate"], DEC["src_attention_dropout_rate"])
-    return HybridCTCAttentionModel(vocab, enc, dec, MODEL_CONF["ctc_weight"], MODEL_CONF["lsm_weight"],
-                                   MODEL_CONF["length_normalized_loss"])
-
-
-class VocalisFrontend:
-    """Kaldi fbank (Vocalis' Fbank, batched, float32) + utterance mean normalisation over the valid frames."""
-
-    def __init__(self):
-        self.fbank = Fbank(n_mels=80, float64=False).eval()  # float32, as ESPnet's and Kaldi's
-
-    def __call__(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        lens = torch.tensor([len(w) for w in waves])
-        x = torch.zeros(len(waves), int(lens.max()))
-        for i, w in enumerate(waves):
-            x[i, : len(w)] = w
-        feats, flens = self.fbank.forward_batch(x, lens)
-        valid = (torch.arange(feats.shape[1])[None, :] < flens[:, None])[..., None]
-        mean = (feats * valid).sum(1, keepdim=True) / flens[:, None, None]
-        return (feats - mean) * valid, flens
-
-
-class VocalisTrainer:
-    def __init__(self, vocab: int, seed: int = 0):
-        torch.manual_seed(seed)
-        self.model = build_vocalis(vocab)
-        # as a recipe's optimizer block builds it (PyTorch's fused Adam kernel, see build_optimizer)
-        self.opt = build_optimizer(self.model, {"_target_": "torch.optim.Adam", "lr": LR})
-        self.sched = WarmupLR(self.opt, warmup_steps=WARMUP)
-        self.frontend = VocalisFrontend()
-        self.waves: dict[str, torch.Tensor] = {}
-
-    def wave(self, path: str) -> torch.Tensor:
-        if path not in self.waves:
-            self.waves[path] = torch.from_numpy(load_audio(path, 16000)[0])
-        return self.waves[path]
-
-    def train(self, batches: list[list[dict]], bf16: bool = False) -> dict:
-        """Per-step wall times and losses; ``bf16``: the forward under CPU bfloat16 autocast, as
-        Lightning's ``precision: bf16-mixed`` runs it."""
-        self.model.train()
-        prepared = []
-        for b in batches:
-            ids = [torch.tensor(u["ids"]) for u in b]
-            text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
-            prepared.append(([self.wave(u["path"]) for u in b], text, torch.tensor([len(i) for i in ids])))
-        times, losses = [], []
-        for waves, text, tl in prepared:
-            start = time.perf_counter()
-            with torch.no_grad():
-                feats, flens = self.frontend(waves)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-                loss, _, _ = self.model(feats, flens, text, tl)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.opt.step()
-            self.sched.step()
-            self.opt.zero_grad(set_to_none=True)
-            times.append(time.perf_counter() - start)
-            losses.append(float(loss.detach()))
-        return {"times": times, "losses": losses}
-
-
 def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, voc: VocalisTrainer,
                          batches: list[list[dict]], chunk_steps: int, bf16: bool = False) -> tuple[list, list]:
     """Both sides train on the same batches in turns of ``chunk_steps``; ESPnet's step times and
@@ -199,63 +118,6 @@ def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, v
               f"loss {voc_losses[-1]:.1f}  ({time.time() - t0:.0f} s)", flush=True)
     return voc_times, voc_losses
 
-
-def pad_feats(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    lens = torch.tensor([f.shape[0] for f in feats])
-    return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens
-
-
-@torch.inference_mode()
-def vocalis_beam(model, items: list[dict], batch_size: int, frontend: VocalisFrontend, opts: BeamSearchOptions,
-                 use_espnet_feats: bool) -> tuple[float, dict[str, list[int]]]:
-    """Decode ``items`` (sorted by length, batches of ``batch_size``); returns (seconds, utt_id -> ids)."""
-    order = sorted(items, key=lambda it: len(it["wave"]))
-    hyps, total = {}, 0.0
-    for i in range(0, len(order), batch_size):
-        batch = order[i:i + batch_size]
-        start = time.perf_counter()
-        own, own_lens = frontend([it["wave"] for it in batch])  # always paid for, see the module docstring
-        feats, lens = pad_feats([it["esp_feats"] for it in batch]) if use_espnet_feats else (own, own_lens)
-        enc, enc_lens = model.encode(feats, lens)
-        nbest = beam_search(model.decoder, model.ctc_head, enc, enc_lens, model.sos_eos_id, opts)
-        total += time.perf_counter() - start
-        for it, h in zip(batch, nbest):
-            hyps[it["utt_id"]] = h[0].tokens if h else []
-    return total, hyps
-
-
-@torch.inference_mode()
-def vocalis_ctc_greedy(model, items: list[dict], batch_size: int, frontend: VocalisFrontend,
-                       dtype: torch.dtype = torch.float32) -> tuple[float, dict]:
-    """``dtype`` bfloat16: the network under autocast, as ``model.dtype: bfloat16`` runs it (Speech2Text)."""
-    order = sorted(items, key=lambda it: len(it["wave"]))
-    hyps, total = {}, 0.0
-    for i in range(0, len(order), batch_size):
-        batch = order[i:i + batch_size]
-        start = time.perf_counter()
-        feats, lens = frontend([it["wave"] for it in batch])
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-            logits, out_lens = model.ctc_logits(feats, lens)
-        ids = ctc_greedy(logits, out_lens)
-        total += time.perf_counter() - start
-        hyps.update({it["utt_id"]: h for it, h in zip(batch, ids)})
-    return total, hyps
-
-
-def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: float,
-                dtype: torch.dtype = torch.float32) -> tuple[float, dict]:
-    """CTC greedy RTF in batches of 16, the fastest of 3 passes after a warm-up, and its hypotheses."""
-    vocalis_ctc_greedy(model, items[:16], 16, frontend, dtype)
-    runs = [vocalis_ctc_greedy(model, items, 16, frontend, dtype) for _ in range(3)]
-    return min(r[0] for r in runs) / audio_s, runs[0][1]
-
-
-def int8_copy(model, batches: list[list[dict]], trainer: "VocalisTrainer", frontend: VocalisFrontend):
-    """``model.dtype: int8``'s copy of ``model``: conv-front ranges from 32 training utterances."""
-    calibration = [{"utt_id": u["utt_id"], "wave": trainer.wave(u["path"])} for b in batches[:2] for u in b]
-    with recording_front_ranges(model) as ranges:
-        vocalis_ctc_greedy(model, calibration, 16, frontend)
-    return quantize_int8(model, ranges)
 
 
 def machine() -> str:
