@@ -102,22 +102,11 @@ class Driver:
         return speech, lens, text, tl
 
     def train(self, batches, clip=1.0, bf16=False):
-        self.model.train()
+        from timed_step import timed_steps  # bench/ sibling, torch only: the same timed region as Vocalis'
+
         prepared = [self._batch(b) for b in batches]  # audio I/O outside the timed region
-        times, losses = [], []
-        for speech, lens, text, tl in prepared:
-            start = time.perf_counter()
-            # bf16: the forward under CPU autocast, as Lightning's precision "bf16-mixed" (ESPnet3's trainer) runs it
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-                loss, stats, weight = self.model(speech, lens, text, tl)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            self.opt.step()
-            self.sched.step()
-            self.opt.zero_grad(set_to_none=True)
-            times.append(time.perf_counter() - start)
-            losses.append(float(loss.detach()))
-        return {"times": times, "losses": losses}
+        return timed_steps(self.model, self.opt, self.sched, prepared, lambda b: self.model(*b)[0], clip=clip,
+                           bf16=bf16)
 
     def save(self):
         torch.save(self.model.state_dict(), self.work / "model.pth")

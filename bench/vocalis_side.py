@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import torch
+from timed_step import timed_steps
 
 from vocalis.data.audio import load_audio
 from vocalis.data.features import Fbank
@@ -70,29 +71,22 @@ class VocalisTrainer:
         return self.waves[path]
 
     def train(self, batches: list[list[dict]], bf16: bool = False) -> dict:
-        """Per-step wall times and losses; ``bf16``: the forward under CPU bfloat16 autocast, as
-        Lightning's ``precision: bf16-mixed`` runs it."""
-        self.model.train()
+        """Per-step wall times and losses (:func:`timed_step.timed_steps`); the fbank runs in
+        float32 inside the timed step, ``bf16`` puts the model's forward under autocast."""
         prepared = []
         for b in batches:
             ids = [torch.tensor(u["ids"]) for u in b]
             text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
             prepared.append(([self.wave(u["path"]) for u in b], text, torch.tensor([len(i) for i in ids])))
-        times, losses = [], []
-        for waves, text, tl in prepared:
-            start = time.perf_counter()
+
+        def features(batch):
+            waves, text, tl = batch
             with torch.no_grad():
                 feats, flens = self.frontend(waves)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-                loss, _, _ = self.model(feats, flens, text, tl)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.opt.step()
-            self.sched.step()
-            self.opt.zero_grad(set_to_none=True)
-            times.append(time.perf_counter() - start)
-            losses.append(float(loss.detach()))
-        return {"times": times, "losses": losses}
+            return feats, flens, text, tl
+
+        return timed_steps(self.model, self.opt, self.sched, prepared, lambda f: self.model(*f)[0], features,
+                           bf16=bf16)
 
 
 def pad_feats(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
