@@ -91,7 +91,7 @@ def make_batches(train: list[dict], tokenizer: Tokenizer, steps: int, seed: int 
             for b in out[:steps]]
 
 
-# ----------------------------------------------------------------------------- Vocalis side
+# ----------------------------------------------------------------------------- training in turns
 def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, voc: VocalisTrainer,
                          batches: list[list[dict]], chunk_steps: int, bf16: bool = False) -> tuple[list, list]:
     """Both sides train on the same batches in turns of ``chunk_steps``; ESPnet's step times and
@@ -117,7 +117,6 @@ def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, v
               f"loss {esp_res[f'{key}_losses'][k - 1]:.1f}  |  vocalis {statistics.median(r['times']):.3f} s/step "
               f"loss {voc_losses[-1]:.1f}  ({time.time() - t0:.0f} s)", flush=True)
     return voc_times, voc_losses
-
 
 
 def machine() -> str:

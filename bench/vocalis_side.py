@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import torch
-from timed_step import timed_steps
 
 from vocalis.data.audio import load_audio
 from vocalis.data.features import Fbank
@@ -18,6 +17,8 @@ from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
 from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
 from vocalis.train.optimizers import build_optimizer
 from vocalis.train.schedulers import WarmupLR
+
+from timed_step import timed_steps  # noqa: E402 (bench/ sibling)
 
 ENC = dict(output_size=256, attention_heads=4, linear_units=1024, num_blocks=6, dropout_rate=0.1,
            positional_dropout_rate=0.1, attention_dropout_rate=0.0, input_layer="conv2d", normalize_before=True)

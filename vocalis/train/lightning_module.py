@@ -128,12 +128,13 @@ class VocalisModule(L.LightningModule):
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val=None,
                                     gradient_clip_algorithm=None) -> None:
         """Lightning's clipping, except under plain ``bf16-mixed``: bfloat16 needs no loss scaler,
-        so the gradients are clipped here directly, past the mixed-precision plugin's refusal of
-        fused optimizers (meant for float16's scaler). The fused Adam is 3x faster on CPU."""
-        if gradient_clip_val is None or gradient_clip_val <= 0 or not self._autocast_without_scaler():
+        so the gradients are clipped by the base precision plugin's own ``clip_gradients``, past
+        the mixed-precision plugin's refusal of fused optimizers (meant for float16's scaler). The
+        fused Adam is 3x faster on CPU."""
+        if gradient_clip_val is None or not self._autocast_without_scaler():
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if gradient_clip_algorithm in (None, "norm"):  # Lightning passes a str enum
-            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
-        else:
-            torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+        from lightning.pytorch.plugins.precision import Precision
+        from lightning.pytorch.utilities import GradClipAlgorithmType
+
+        algorithm = GradClipAlgorithmType(gradient_clip_algorithm or "norm")
+        Precision.clip_gradients(self.trainer.precision_plugin, optimizer, gradient_clip_val, algorithm)
