@@ -91,6 +91,16 @@ def test_changed_config_refuses_to_reuse_the_experiment(digits_run):
         run_stages(recipe, ["train"], config_files(recipe), overrides + ["model.num_heads=2"])
 
 
+def test_loader_speed_settings_do_not_make_the_experiment_stale(digits_run):
+    recipe, _, overrides = digits_run
+    exp = recipe / "exp/training"
+    before = (exp / "last.pth").stat().st_mtime_ns
+    run_stages(recipe, ["train"], config_files(recipe), overrides + [
+        "dataloader.num_workers=0", "dataloader.feature_cache_gb=0.5", "dataloader.precompute_features=false"])
+    assert (exp / "last.pth").stat().st_mtime_ns == before
+    assert "already trained with this config, skipping" in (exp / "train.log").read_text()
+
+
 def test_dry_run_runs_nothing(recipes, tiny_corpus, tmp_path):
     recipe = recipes["digits"]
     results = run_stages(recipe, ["all"], config_files(recipe), tiny_corpus + ["exp_tag=never_made"], dry_run=True)

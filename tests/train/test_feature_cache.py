@@ -110,3 +110,42 @@ def test_an_item_without_speech_names_the_utterance_and_its_fields(cache_gb):
     dataset = PipelineDataset([{"utt_id": "spk1-0007", "wav": "x.flac"}], pipeline, cache_gb=cache_gb)
     with pytest.raises(KeyError, match=r"spk1-0007: the dataset item has no 'speech' field \(fields: \['utt_id', 'wav'\]\)"):
         dataset[(0, 0)]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_precomputed_features_give_the_items_of_the_lazy_cache_and_read_no_audio_later(audio_files, processes,
+                                                                                       monkeypatch):
+    from vocalis.train import feature_precompute
+
+    monkeypatch.setattr(feature_precompute, "MIN_UTTERANCES_FOR_WORKERS", 1)  # worker processes on 4 files
+    pipeline = augmented_pipeline(speed_perturb=[0.9, 1.0, 1.1], specaug={"num_time_mask": 2})
+    lazy = PipelineDataset(CountingAudioDataset(audio_files), pipeline, cache_gb=1.0)
+    counting = CountingAudioDataset(audio_files)
+    filled = PipelineDataset(counting, pipeline, cache_gb=1.0)
+    assert feature_precompute.precompute_features(filled, [0, 1, 3], processes=processes) == 9
+    assert sorted(filled.cache._store) == sorted((i, (f,)) for i in (0, 1, 3) for f in (0.9, 1.0, 1.1))
+    reads = counting.reads  # worker processes read with their own copies of the dataset
+    for epoch in range(4):
+        for i in (0, 1, 3):
+            a, b = lazy[(i, epoch)], filled[(i, epoch)]
+            assert a.keys() == b.keys() and a["voice"] == b["voice"]
+            assert torch.equal(a["speech"], b["speech"]), (epoch, i)
+    assert counting.reads == reads  # every item came from the cache
+    assert feature_precompute.precompute_features(filled, [0, 1, 3], processes=processes) == 0  # nothing left
+
+
+def test_precompute_stops_at_the_budget_and_skips_what_cannot_be_cached(audio_files, tmp_path):
+    from vocalis.train.feature_precompute import precompute_features
+
+    pipeline = augmented_pipeline(speed_perturb=[0.9, 1.0, 1.1])
+    one_entry = pipeline.frontend_features(load_audio(audio_files[0])[0], "utt0", None, (0.9,))
+    room = 2.5 * one_entry.numel() * one_entry.element_size() / 2**30
+    small = PipelineDataset(CountingAudioDataset(audio_files), pipeline, cache_gb=room)
+    assert precompute_features(small, range(4), processes=1) == 2 and len(small.cache) == 2
+
+    write_audio(tmp_path / "noise" / "n.wav", np.zeros(RATE, dtype=np.float32) + 0.01, RATE)
+    noisy = PipelineDataset(CountingAudioDataset(audio_files),
+                            augmented_pipeline(noise={"source": str(tmp_path / "noise")}), cache_gb=1.0)
+    assert precompute_features(noisy, range(4)) == 0 and len(noisy.cache) == 0
+    with pytest.raises(ValueError, match="precompute_features: true needs dataloader.feature_cache_gb > 0"):
+        precompute_features(PipelineDataset(CountingAudioDataset(audio_files), pipeline), range(4))

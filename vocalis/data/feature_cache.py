@@ -6,6 +6,8 @@ in the digits conformer that made a step ~1.5x slower than the model alone. What
 frontend produces for an utterance is a pure function of the audio and, with speed
 perturbation, of the drawn factor, so it is computed once per (utterance, factor) and
 reused. SpecAugment and normalisation still run on every draw, after the cache.
+``dataloader.precompute_features`` fills it before training (vocalis/train/feature_precompute.py),
+so no pair is computed inside the training loop at all.
 
 Additive noise draws continuous random values, so a pipeline with ``augment.noise``
 is not cached (every epoch recomputes its features, as before).
@@ -44,13 +46,15 @@ class FeatureCache:
     def get(self, key: Hashable) -> torch.Tensor | None:
         return self._store.get(key)
 
-    def put(self, key: Hashable, value: torch.Tensor) -> None:
+    def put(self, key: Hashable, value: torch.Tensor) -> bool:
+        """Keep ``value`` under ``key``; False (and nothing kept) when it does not fit the budget."""
         size = value.numel() * value.element_size()
         if self.bytes + size > self.max_bytes:
             if not self._warned_full and self.max_bytes > 0:
                 log.info("feature cache full (%.2f GB, %d entries): later utterances are recomputed every epoch; "
                          "raise dataloader.feature_cache_gb to keep them", self.bytes / 2**30, len(self._store))
                 self._warned_full = True
-            return
+            return False
         self._store[key] = value
         self.bytes += size
+        return True

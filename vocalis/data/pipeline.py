@@ -45,6 +45,10 @@ class SpeechTextPipeline:
         rng = self.augmentation.rng(epoch, utt_id)
         return rng, self.augmentation.draw_wave_key(rng)
 
+    def wave_keys(self) -> list[tuple] | None:
+        """Every key :meth:`draw` can return: ``[()]`` without augmentation, None when not cacheable."""
+        return [()] if self.augmentation is None else self.augmentation.wave_keys()
+
     def frontend_features(self, speech: Any, utt_id: str, rng: np.random.Generator | None,
                           wave_key: tuple | None) -> torch.Tensor:
         """Waveform augmentation (the drawn ``wave_key``, or drawn from ``rng`` when it is None) and

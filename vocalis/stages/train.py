@@ -62,8 +62,19 @@ TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_inter
                      "init", "freeze", "peft", "ema")
 
 
+# Keys that change how fast batches come, never what they hold (items are a function of seed,
+# epoch and utterance; the fbank is bit-identical on any thread count): a run may resume with others.
+THROUGHPUT_ONLY_KEYS = {"dataloader": ("num_workers", "feature_cache_gb", "precompute_features")}
+
+
 def section_fingerprints(cfg) -> dict[str, str]:
-    return {k: fingerprint(to_plain(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k]) for k in TRAINING_SECTIONS}
+    sections = {}
+    for key in TRAINING_SECTIONS:
+        value = to_plain(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        if isinstance(value, dict) and key in THROUGHPUT_ONLY_KEYS:
+            value = {k: v for k, v in value.items() if k not in THROUGHPUT_ONLY_KEYS[key]}
+        sections[key] = fingerprint(value)
+    return sections
 
 
 def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Path) -> None:

@@ -21,6 +21,7 @@ from vocalis.data.duration_batching import DurationBatchSampler
 from vocalis.data.feature_cache import FeatureCache
 from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend, speech_of
 from vocalis.data.shapes import read_split_frames
+from vocalis.train.feature_precompute import precompute_features
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ class PipelineDataset(torch.utils.data.Dataset):
                 self.cache.put((index, wave_key), feats)
                 self._fields[index] = fields
         return self.pipeline.with_text(fields, self.pipeline.finish_features(feats, rng))
+
+    def remember_fields(self, index: int, fields: dict) -> None:
+        """Keep item ``index`` without its waveform, so a cached item needs no dataset read."""
+        self._fields[index] = fields
 
 
 class _EpochTagged:
@@ -178,5 +183,10 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
         pipeline = pipeline.with_augmentation(build_augmentation_of(cfg))
     workers = int(cfg.dataloader.num_workers)
     cache_gb = float(cfg.dataloader.get("feature_cache_gb", 0.0) or 0.0)
-    return BatchLoader(PipelineDataset(dataset, pipeline, cache_gb), sampler, collate_fn=collate, num_workers=workers,
+    items = PipelineDataset(dataset, pipeline, cache_gb)
+    if cfg.dataloader.get("precompute_features", False):
+        log.info("dataset.%s: precomputing features", split)
+        precompute_features(items, indices.tolist())
+    # Loader workers are forked after this, so each starts with the filled cache.
+    return BatchLoader(items, sampler, collate_fn=collate, num_workers=workers,
                        persistent_workers=workers > 0, worker_init_fn=single_threaded_worker if workers else None)

@@ -8,6 +8,7 @@ result does not depend on worker count, batch composition or iteration order.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -58,7 +59,7 @@ class Augmentation:
     def wave_is_discrete(self) -> bool:
         """Whether every waveform op is a choice among a few outcomes (``draw`` + ``apply``, like
         speed perturbation), so its result can be cached per choice; additive noise is not."""
-        return all(hasattr(op, "draw") and hasattr(op, "apply") for op in self.wave_ops)
+        return all(hasattr(op, name) for op in self.wave_ops for name in ("draw", "apply", "choices"))
 
     def draw_wave_key(self, rng: np.random.Generator) -> tuple | None:
         """The choices of the waveform ops (``()`` when there are none), drawn from ``rng`` exactly as
@@ -66,6 +67,13 @@ class Augmentation:
         if not self.wave_is_discrete:
             return None
         return tuple(op.draw(rng) for op in self.wave_ops)
+
+    def wave_keys(self) -> list[tuple] | None:
+        """Every key :meth:`draw_wave_key` can return (all combinations of the ops' ``choices``), or
+        None when the waveform ops are not discrete."""
+        if not self.wave_is_discrete:
+            return None
+        return list(itertools.product(*(op.choices for op in self.wave_ops)))
 
     def apply_wave_key(self, wave: np.ndarray, key: tuple) -> np.ndarray:
         """``(N,)`` -> ``(N',)``: the waveform ops with the choices of :meth:`draw_wave_key`."""

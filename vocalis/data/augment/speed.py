@@ -43,6 +43,11 @@ class SpeedPerturb:
             return np.asarray(wave, dtype=np.float32)
         return resample(wave, int(round(factor * self.sample_rate)), self.sample_rate)
 
+    @property
+    def choices(self) -> tuple[float, ...]:
+        """Every value :meth:`draw` can return."""
+        return self.factors
+
     def draw(self, rng: np.random.Generator) -> float:
         """The factor for one utterance; ``op(wave, rng) == op.apply(wave, op.draw(rng))``."""
         return self.factors[int(rng.integers(len(self.factors)))]
