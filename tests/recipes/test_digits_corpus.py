@@ -43,6 +43,24 @@ def test_test_voices_are_never_heard_in_training(corpus):
     assert {r["voice"] for r in read_manifest(data_dir / "manifest" / "test_human.tsv")} == {"human:allison"}
 
 
+def test_the_fresh_split_is_other_utterances_of_the_test_voices(corpus, tmp_path):
+    _, synthesis, builder_cls = corpus
+    test_voices = set(synthesis.espeak_voices(True)) | set(synthesis.flite_voices(True))
+    fresh = [synthesis.plan_utterance(0, "test_fresh", i) for i in range(40)]
+    tests = [synthesis.plan_utterance(0, "test", i) for i in range(40)]
+    assert all(p.voice in test_voices for p in fresh) and len({p.voice for p in fresh}) > 10
+    assert all(f.words != t.words or f.voice != t.voice for f, t in zip(fresh, tests))
+    small = {"data_dir": str(tmp_path), "num_train": 1, "num_valid": 1, "num_test": 1, "num_test_human": 0}
+    builder = builder_cls()
+    builder.build(**small)
+    assert not (tmp_path / "manifest/test_fresh.tsv").exists()
+    assert builder.is_built(**small, num_test_fresh=0) and not builder.is_built(**small, num_test_fresh=2)
+    builder.build(**small, num_test_fresh=2)
+    rows = read_manifest(tmp_path / "manifest/test_fresh.tsv")
+    assert [r["utt_id"] for r in rows] == ["test_fresh_000000", "test_fresh_000001"]
+    assert all(r["voice"].split(":", 1)[1] in test_voices for r in rows)
+
+
 def test_plans_and_audio_are_deterministic(corpus, tmp_path):
     data_dir, synthesis, _ = corpus
     assert synthesis.plan_utterance(0, "train", 5) == synthesis.plan_utterance(0, "train", 5)

@@ -50,19 +50,23 @@ class DatasetBuilder:
     """Make the spoken-digits corpus on this machine, offline, from a seed.
 
     ``build`` keyword arguments (the ``create_dataset:`` block of training.yaml):
-        data_dir: output folder; num_train / num_valid / num_test / num_test_human:
-        utterances per split; seed; num_workers: rendering processes;
+        data_dir: output folder; num_train / num_valid / num_test / num_test_human / num_test_fresh:
+        utterances per split (``test_fresh``, 0 by default, is test's voices again with other
+        utterances: keep it for a final check); seed; num_workers: rendering processes;
         min_words / max_words: length range of the digit strings.
     """
 
     def _settings(self, **kwargs) -> dict:
-        settings = {"num_train": 3000, "num_valid": 200, "num_test": 300, "num_test_human": 150, "seed": 0,
+        settings = {"num_train": 3000, "num_valid": 200, "num_test": 300, "num_test_human": 150, "num_test_fresh": 0,
+                    "seed": 0,
                     "min_words": 1, "max_words": 8}
         unknown = set(kwargs) - set(settings) - {"data_dir", "num_workers"}
         if unknown:
             raise TypeError(f"create_dataset: unknown keys {sorted(unknown)} for the digits corpus; "
                             f"known: data_dir, num_workers, {', '.join(settings)}")
         settings.update({k: v for k, v in kwargs.items() if k in settings})
+        if not settings["num_test_fresh"]:  # corpora built before the split existed stay built
+            del settings["num_test_fresh"]
         if not 1 <= settings["min_words"] <= settings["max_words"]:
             raise ValueError(f"create_dataset: need 1 <= min_words <= max_words, got {settings['min_words']} "
                              f"and {settings['max_words']}")
@@ -93,7 +97,7 @@ class DatasetBuilder:
         (data_dir / MARKER).unlink(missing_ok=True)
         self._keep_audio_only_if_same_plan(data_dir, settings)
         sizes = {"train": settings["num_train"], "valid": settings["num_valid"], "test": settings["num_test"],
-                 "test_human": settings["num_test_human"]}
+                 "test_human": settings["num_test_human"], "test_fresh": settings.get("num_test_fresh", 0)}
         workers = max(1, int(kwargs.get("num_workers", os.cpu_count() or 1)))
         start = time.time()
         with ProcessPoolExecutor(workers) as pool:

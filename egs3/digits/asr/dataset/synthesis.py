@@ -9,7 +9,8 @@ Voices (Debian packages ``espeak-ng`` and ``flite``):
     espeak-ng: 7 English accents x 16 voice variants, 22.05 kHz;
     flite: kal (8 kHz), kal16, awb, rms, slt (16 kHz).
 Test voices are held out from train/valid: every espeak voice of the Caribbean accent
-or of variants ``m3``, ``f4``, ``klatt3``, and flite ``rms``.
+or of variants ``m3``, ``f4``, ``klatt3``, and flite ``rms``. ``test_fresh`` draws other
+utterances of the same voices (its own seed stream): a split no config choice has looked at.
 
 Human speech: the digit prompts of Debian's ``asterisk-core-sounds-en-wav`` (Allison
 Smith, CC-BY-SA-3.0, 8 kHz), concatenated with random pauses.
@@ -39,7 +40,8 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 HELD_OUT_ACCENTS = ("en-029",)
 HELD_OUT_VARIANTS = ("m3", "f4", "klatt3")
 HELD_OUT_FLITE = ("rms",)
-SPLIT_CODES = {"train": 1, "valid": 2, "test": 3, "test_human": 4}
+SPLIT_CODES = {"train": 1, "valid": 2, "test": 3, "test_human": 4, "test_fresh": 5}
+HELD_OUT_SPLITS = ("test", "test_fresh")  # splits spoken by the test voices
 
 REQUIRED_PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite"}
 
@@ -95,7 +97,7 @@ def plan_utterance(seed: int, split: str, index: int, min_words: int = 1, max_wo
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
     words = [WORDS[i] for i in rng.integers(0, len(WORDS), size=int(rng.integers(min_words, max_words + 1)))]
     plan = UtterancePlan(utt_id=f"{split}_{index:06d}", words=words, engine="human", voice="allison")
-    held_out = split == "test"
+    held_out = split in HELD_OUT_SPLITS
     if split == "test_human":
         plan.pauses = [float(p) for p in rng.uniform(0.02, 0.25, size=len(words) - 1)]
     elif rng.random() < 0.65:
