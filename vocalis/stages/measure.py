@@ -27,6 +27,28 @@ def test_names(ctx: RunContext, inference_dir: Path) -> list[str]:
     return names
 
 
+def keep_earlier_scores(results: dict[str, dict], metrics_file: Path, names: list[str]) -> list[str]:
+    """Add to ``results`` the scores ``metrics_file`` holds for test sets not measured now.
+
+    Measuring one more test set (an ``inference.dataset.test=[...]`` override) must not drop
+    the scores of the others. Kept: test sets whose folder (their scp files) is still next to
+    ``metrics_file``, for metrics measured now. Returns the names kept.
+    """
+    if not metrics_file.is_file():
+        return []
+    earlier = json.loads(metrics_file.read_text(encoding="utf-8"))
+    kept: list[str] = []
+    for metric, per_test in earlier.items():
+        if metric not in results or not isinstance(per_test, dict):
+            continue
+        for name, score in per_test.items():
+            if name not in names and (metrics_file.parent / name).is_dir():
+                results[metric][name] = score
+                if name not in kept:
+                    kept.append(name)
+    return kept
+
+
 def run(ctx: RunContext) -> dict:
     cfg = ctx.config("metrics", "measure")
     inference_dir = Path(cfg.inference_dir)
@@ -43,6 +65,9 @@ def run(ctx: RunContext) -> dict:
             throughput[name] = json.loads(stats_file.read_text())
     if throughput:
         results["throughput"] = throughput
+    kept = keep_earlier_scores(results, inference_dir / "metrics.json", names)
+    if kept:
+        log.info("kept the earlier scores of %s (not measured in this run)", ", ".join(kept))
     write_metrics_json(inference_dir / "metrics.json", results)
     write_results_markdown(inference_dir / "results.md", results)
     log.info("wrote %s and %s:\n%s", inference_dir / "metrics.json", inference_dir / "results.md",
