@@ -122,7 +122,10 @@ def test_precomputed_features_give_the_items_of_the_lazy_cache_and_read_no_audio
     lazy = PipelineDataset(CountingAudioDataset(audio_files), pipeline, cache_gb=1.0)
     counting = CountingAudioDataset(audio_files)
     filled = PipelineDataset(counting, pipeline, cache_gb=1.0)
+    rng_before = torch.get_rng_state()
     assert feature_precompute.precompute_features(filled, [0, 1, 3], processes=processes) == 9
+    # the global RNG is untouched: the model built after the loaders starts from the same weights
+    assert torch.equal(torch.get_rng_state(), rng_before)
     assert sorted(filled.cache._store) == sorted((i, (f,)) for i in (0, 1, 3) for f in (0.9, 1.0, 1.1))
     reads = counting.reads  # worker processes read with their own copies of the dataset
     for epoch in range(4):

@@ -89,8 +89,11 @@ def precompute_features(target: "PipelineDataset", indices: Sequence[int], proce
     todo = [i for i in indices if any(target.cache.get((i, key)) is None for key in wave_keys)]
     jobs = _UtteranceFeatures(target, todo, wave_keys)
     workers = processes if processes > 1 and len(todo) >= MIN_UTTERANCES_FOR_WORKERS else 0
+    # Its own generator: a DataLoader iterator draws its worker seed from the global torch RNG
+    # otherwise, and the model built after the loaders would start from other weights.
     loader = DataLoader(jobs, batch_size=None, collate_fn=_as_is, num_workers=workers,
-                        worker_init_fn=single_threaded_worker if workers else None)
+                        worker_init_fn=single_threaded_worker if workers else None,
+                        generator=torch.Generator().manual_seed(0))
     start, added, full = time.monotonic(), 0, False
     for index, fields, features in loader:
         for key, feats in features:
