@@ -60,7 +60,7 @@ class PipelineDataset(torch.utils.data.Dataset):
             feats = self.pipeline.frontend_features(speech_of(item), utt_id, rng, wave_key)
             if wave_key is not None:
                 self.cache.put((index, wave_key), feats)
-                self._fields[index] = fields
+                self.remember_fields(index, fields)
         return self.pipeline.with_text(fields, self.pipeline.finish_features(feats, rng))
 
     def remember_fields(self, index: int, fields: dict) -> None:
