@@ -94,6 +94,11 @@ def speech_of(item: dict) -> Any:
     return item["speech"]
 
 
+def without_speech(item: dict) -> dict:
+    """The fields of a dataset item other than its waveform (what a feature cache keeps beside the features)."""
+    return {k: v for k, v in item.items() if k != "speech"}
+
+
 def build_frontend(cfg: Any) -> Callable | None:
     """The ``frontend:`` node of training.yaml (e.g. Fbank), or None for raw waveforms."""
     from vocalis.config.instantiate import instantiate

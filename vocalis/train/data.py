@@ -19,7 +19,8 @@ from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.collate import collate
 from vocalis.data.duration_batching import DurationBatchSampler
 from vocalis.data.feature_cache import FeatureCache
-from vocalis.data.pipeline import SpeechTextPipeline, build_augmentation_of, build_frontend, speech_of
+from vocalis.data.pipeline import (SpeechTextPipeline, build_augmentation_of, build_frontend, speech_of,
+                                   without_speech)
 from vocalis.data.shapes import read_split_frames
 from vocalis.train.feature_precompute import precompute_features
 
@@ -51,7 +52,7 @@ class PipelineDataset(torch.utils.data.Dataset):
         fields = self._fields.get(index)
         if fields is None:
             item = self.dataset[index]
-            fields = {k: v for k, v in item.items() if k != "speech"}
+            fields = without_speech(item)
         utt_id = str(fields.get("utt_id", "?"))
         rng, wave_key = self.pipeline.draw(utt_id, epoch)
         feats = self.cache.get((index, wave_key)) if wave_key is not None else None

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vocalis.cpu_threads import single_threaded_worker
-from vocalis.data.pipeline import speech_of
+from vocalis.data.pipeline import speech_of, without_speech
 
 if TYPE_CHECKING:
     from vocalis.train.data import PipelineDataset
@@ -49,7 +49,7 @@ class _UtteranceFeatures(Dataset):
     def __getitem__(self, j: int) -> tuple[int, dict, list[tuple[tuple, torch.Tensor]]]:
         index = self.indices[j]
         item = self.target.dataset[index]
-        fields = {k: v for k, v in item.items() if k != "speech"}
+        fields = without_speech(item)
         utt_id = str(fields.get("utt_id", "?"))
         pipeline = self.target.pipeline
         return index, fields, [(key, pipeline.frontend_features(speech_of(item), utt_id, None, key))
