@@ -99,15 +99,22 @@ class RelPositionMultiHeadAttention(nn.Module):
 
 
 def run_rel_position_blocks(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
+                            ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Shared forward of the relative-position encoders (conformer, e-branchformer):
-    ``encoder.subsampling`` -> ``encoder.pos`` -> each of ``encoder.blocks(x, pos, pad_mask)``."""
+    ``encoder.subsampling`` -> ``encoder.pos`` -> each of ``encoder.blocks(x, pos, pad_mask)``.
+
+    Returns the encodings ``(B, T', D)``, their lengths and the outputs ``(B, T', D)`` of the
+    blocks in ``encoder.interctc_layer_idx`` (1-based), for intermediate CTC.
+    """
     x, lengths = encoder.subsampling(x, lengths)
     x, pos = encoder.pos(x)
     pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
-    for block in encoder.blocks:
+    intermediates = []
+    for number, block in enumerate(encoder.blocks, start=1):
         x = block(x, pos, pad_mask)
-    return x, lengths
+        if number in encoder.interctc_layer_idx:
+            intermediates.append(x)
+    return x, lengths, intermediates
 
 
 class MultiHeadAttention(nn.Module):

@@ -13,6 +13,7 @@ from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMulti
                                          run_rel_position_blocks)
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -81,9 +82,11 @@ class ConformerEncoder(nn.Module):
     def __init__(self, input_size: int = 80, output_size: int = 144, attention_heads: int = 4,
                  linear_units: int = 576, num_blocks: int = 4, cnn_module_kernel: int = 15,
                  dropout_rate: float = 0.1, attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
-                 subsampling_channels: int | None = None, conv_norm: str = "batch_norm"):
+                 subsampling_channels: int | None = None, conv_norm: str = "batch_norm",
+                 interctc_layer_idx: list[int] | None = None):
         super().__init__()
         self.output_size = output_size
+        self.interctc_layer_idx = check_interctc_layers(interctc_layer_idx, num_blocks)
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.pos = RelPositionalEncoding(output_size, dropout_rate)
         self.blocks = nn.ModuleList(ConformerBlock(output_size, attention_heads, linear_units, cnn_module_kernel,
@@ -91,4 +94,9 @@ class ConformerEncoder(nn.Module):
                                     for _ in range(num_blocks))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return run_rel_position_blocks(self, x, lengths)[:2]
+
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` plus the outputs of the blocks in ``interctc_layer_idx`` (intermediate CTC)."""
         return run_rel_position_blocks(self, x, lengths)

@@ -11,6 +11,7 @@ from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMulti
 from vocalis.tasks.asr.conformer import FeedForward
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -68,9 +69,10 @@ class EBranchformerEncoder(nn.Module):
                  linear_units: int = 576, cgmlp_linear_units: int = 576, cgmlp_conv_kernel: int = 31,
                  merge_conv_kernel: int = 3, num_blocks: int = 4, dropout_rate: float = 0.1,
                  attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
-                 subsampling_channels: int | None = None):
+                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None):
         super().__init__()
         self.output_size = output_size
+        self.interctc_layer_idx = check_interctc_layers(interctc_layer_idx, num_blocks)
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.pos = RelPositionalEncoding(output_size, dropout_rate)
         self.blocks = nn.ModuleList(
@@ -78,4 +80,9 @@ class EBranchformerEncoder(nn.Module):
                                merge_conv_kernel, dropout_rate, attention_dropout_rate) for _ in range(num_blocks))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return run_rel_position_blocks(self, x, lengths)[:2]
+
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` plus the outputs of the blocks in ``interctc_layer_idx`` (intermediate CTC)."""
         return run_rel_position_blocks(self, x, lengths)

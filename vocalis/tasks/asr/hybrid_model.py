@@ -2,9 +2,12 @@
 
 ``loss = ctc_weight * loss_ctc + (1 - ctc_weight) * loss_att`` (Watanabe et al., 2017),
 each summed per utterance and averaged over the batch unless ``length_normalized_loss``.
-``forward`` returns ``(loss, stats, weight)``; stats are ``loss_ctc``, ``loss_att``, ``acc``
-(teacher-forced token accuracy) and, in eval mode, ``cer``/``wer`` of the teacher-forced
-argmax and ``cer_ctc`` of CTC greedy output (ESPnet's validation report).
+With ``interctc_weight`` the CTC term is ``(1 - w) * ctc + w * mean(intermediate ctc)`` over the
+encoder blocks in ``encoder_conf.interctc_layer_idx`` (:mod:`vocalis.tasks.asr.intermediate_ctc`).
+``forward`` returns ``(loss, stats, weight)``; stats are ``loss_ctc`` (the last block's),
+``loss_att``, ``acc`` (teacher-forced token accuracy), ``loss_interctc_layer<N>`` with intermediate
+CTC and, in eval mode, ``cer``/``wer`` of the teacher-forced argmax and ``cer_ctc`` of CTC greedy
+output (ESPnet's validation report).
 """
 
 from __future__ import annotations
@@ -36,6 +39,21 @@ def tokens_to_text(tokens: list[str]) -> str:
     return " ".join(tokens)
 
 
+def check_interctc_weight(weight: float, ctc_weight: float, encoder: nn.Module) -> None:
+    """``model_conf.interctc_weight`` must be in [0, 1) and, when set, have a CTC branch and chosen encoder blocks."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"model_conf.interctc_weight must be in [0, 1), got {weight}")
+    if weight == 0.0:
+        return
+    if ctc_weight == 0.0:
+        raise ValueError(f"model_conf.interctc_weight={weight} mixes into the CTC loss, but ctc_weight is 0; "
+                         "set ctc_weight > 0 or interctc_weight: 0")
+    if not getattr(encoder, "interctc_layer_idx", ()) or not hasattr(encoder, "forward_with_intermediates"):
+        raise ValueError(f"model_conf.interctc_weight={weight} needs encoder blocks to take the intermediate CTC "
+                         "loss from: set encoder_conf.interctc_layer_idx (1-based, e.g. [2]) on a built-in encoder "
+                         f"(this one is {type(encoder).__name__})")
+
+
 class HybridCTCAttentionModel(nn.Module):
     """Features ``(B, T, F)`` and token ids ``(B, L)`` -> ``(loss, stats, weight)``.
 
@@ -47,20 +65,24 @@ class HybridCTCAttentionModel(nn.Module):
         ctc_weight: 1.0 trains CTC only (no decoder needed), 0.0 attention only.
         lsm_weight: label smoothing of the attention loss.
         length_normalized_loss: divide by the number of tokens instead of utterances.
+        interctc_weight: share of intermediate CTC in the CTC loss, in [0, 1); needs an encoder
+            with ``interctc_layer_idx`` (ESPnet2's ``model_conf.interctc_weight``).
         token_list: tokens (or a ``tokens.txt`` path) to report cer/wer on validation.
     """
 
     def __init__(self, vocab_size: int, encoder: nn.Module, decoder: nn.Module | None = None,
                  ctc_weight: float = 0.3, lsm_weight: float = 0.1, length_normalized_loss: bool = False,
-                 token_list: list[str] | str | None = None):
+                 token_list: list[str] | str | None = None, interctc_weight: float = 0.0):
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"model_conf.ctc_weight must be in [0, 1], got {ctc_weight}")
+        check_interctc_weight(interctc_weight, ctc_weight, encoder)
         if decoder is None and ctc_weight < 1.0:
             raise ValueError(f"ctc_weight={ctc_weight} needs an attention decoder; set decoder: transformer "
                              "or ctc_weight: 1.0")
         self.vocab_size, self.blank_id, self.sos_eos_id = vocab_size, 0, vocab_size - 1
         self.ctc_weight, self.length_normalized_loss = ctc_weight, length_normalized_loss
+        self.interctc_weight = interctc_weight
         self.encoder, self.decoder = encoder, decoder
         self.ctc_head = nn.Linear(encoder.output_size, vocab_size)
         self.ctc_loss = nn.CTCLoss(blank=self.blank_id, reduction="sum", zero_infinity=True)
@@ -79,15 +101,21 @@ class HybridCTCAttentionModel(nn.Module):
                 text_lengths: torch.Tensor) -> tuple[torch.Tensor, dict, int]:
         batch_size = speech.shape[0]
         text = text[:, : int(text_lengths.max())]
-        enc, enc_lengths = self.encode(speech, speech_lengths)
+        if self.interctc_weight > 0:
+            enc, enc_lengths, intermediates = self.encoder.forward_with_intermediates(speech, speech_lengths)
+        else:
+            (enc, enc_lengths), intermediates = self.encode(speech, speech_lengths), []
         stats: dict[str, float | torch.Tensor] = {}
         loss = enc.new_zeros(())
         if self.ctc_weight > 0:
-            log_probs = self.ctc_head(enc).float().log_softmax(-1)  # (B, T', V)
-            loss_ctc = self.ctc_loss(log_probs.transpose(0, 1), text.clamp_min(0), enc_lengths, text_lengths)
-            loss_ctc = loss_ctc / (text_lengths.sum() if self.length_normalized_loss else batch_size)
-            loss = loss + self.ctc_weight * loss_ctc
+            log_probs, loss_ctc = self._ctc_loss(enc, enc_lengths, text, text_lengths)
             stats["loss_ctc"] = loss_ctc.detach()
+            if intermediates:
+                inter = [self._ctc_loss(h, enc_lengths, text, text_lengths)[1] for h in intermediates]
+                for number, loss_inter in zip(self.encoder.interctc_layer_idx, inter):
+                    stats[f"loss_interctc_layer{number}"] = loss_inter.detach()
+                loss_ctc = (1 - self.interctc_weight) * loss_ctc + self.interctc_weight * sum(inter) / len(inter)
+            loss = loss + self.ctc_weight * loss_ctc
             if not self.training and self.token_list:
                 stats["cer_ctc"] = self._error_rate(ctc_greedy(log_probs, enc_lengths), text, text_lengths, "char")
         if self.ctc_weight < 1:
@@ -99,6 +127,13 @@ class HybridCTCAttentionModel(nn.Module):
                 stats["wer"] = self._error_rate(hyps, text, text_lengths, "word")
         stats["loss"] = loss.detach()
         return loss, stats, batch_size
+
+    def _ctc_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
+                  text_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probabilities ``(B, T', V)`` of encodings ``enc (B, T', D)`` and their loss."""
+        log_probs = self.ctc_head(enc).float().log_softmax(-1)  # (B, T', V)
+        loss = self.ctc_loss(log_probs.transpose(0, 1), text.clamp_min(0), enc_lengths, text_lengths)
+        return log_probs, loss / (text_lengths.sum() if self.length_normalized_loss else enc.shape[0])
 
     def _attention_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
                         text_lengths: torch.Tensor) -> tuple[torch.Tensor, float, list[list[int]]]:

@@ -32,7 +32,7 @@ ENCODERS = {
 DECODERS = {"transformer": "vocalis.tasks.asr.decoder.TransformerDecoder", "none": None}
 FRONTENDS = {"fbank": "vocalis.data.features.Fbank"}
 MODEL = "vocalis.tasks.asr.hybrid_model.HybridCTCAttentionModel"
-MODEL_CONF_KEYS = ("ctc_weight", "lsm_weight", "length_normalized_loss")
+MODEL_CONF_KEYS = ("ctc_weight", "lsm_weight", "length_normalized_loss", "interctc_weight")
 SPECAUGS = {"specaug": "vocalis.data.augment.SpecAugment", "none": None}
 TASK_KEYS = ("encoder", "encoder_conf", "decoder", "decoder_conf", "model_conf", "frontend_conf", "specaug",
              "specaug_conf")

@@ -15,6 +15,7 @@ from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -65,9 +66,10 @@ class TransformerEncoder(nn.Module):
     def __init__(self, input_size: int = 80, output_size: int = 144, attention_heads: int = 4,
                  linear_units: int = 576, num_blocks: int = 6, dropout_rate: float = 0.1,
                  attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
-                 subsampling_channels: int | None = None):
+                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None):
         super().__init__()
         self.d_model = self.output_size = output_size
+        self.interctc_layer_idx = check_interctc_layers(interctc_layer_idx, num_blocks)
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.dropout = Dropout(dropout_rate)
         self.layers = nn.ModuleList(EncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
@@ -75,9 +77,18 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_with_intermediates(x, lengths)[:2]
+
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` plus the outputs ``(B, T', D)`` of the layers in ``interctc_layer_idx``,
+        each through the final LayerNorm as the encoder's own output is (ESPnet's pre-norm encoders do the same)."""
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
         key_mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])[:, None]  # (B, 1, T')
-        for layer in self.layers:
+        intermediates = []
+        for number, layer in enumerate(self.layers, start=1):
             x = layer(x, key_mask)
-        return self.norm(x), lengths
+            if number in self.interctc_layer_idx:
+                intermediates.append(self.norm(x))
+        return self.norm(x), lengths, intermediates

@@ -1,0 +1,102 @@
+"""Intermediate CTC: chosen encoder blocks feed the CTC loss through the same head (ESPnet2's
+``encoder_conf.interctc_layer_idx`` and ``model_conf.interctc_weight``)."""
+
+import pytest
+import torch
+
+from tests.tasks.test_task_bridge import task_config
+from vocalis.stages.train import build_model
+from vocalis.tasks.asr.conformer import ConformerEncoder
+from vocalis.tasks.asr.decoder import TransformerDecoder
+from vocalis.tasks.asr.e_branchformer import EBranchformerEncoder
+from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
+from vocalis.tasks.asr.transformer_encoder import TransformerEncoder
+
+VOCAB = 12
+SMALL = dict(input_size=20, output_size=32, attention_heads=2, linear_units=64, num_blocks=3, dropout_rate=0.0)
+
+
+def batch() -> dict:
+    torch.manual_seed(1)
+    return {"speech": torch.randn(2, 60, 20), "speech_lengths": torch.tensor([60, 45]),
+            "text": torch.tensor([[2, 3, 4], [5, 6, -1]]), "text_lengths": torch.tensor([3, 2])}
+
+
+def model_with(encoder_cls, layers, interctc_weight: float) -> HybridCTCAttentionModel:
+    torch.manual_seed(0)
+    encoder = encoder_cls(**SMALL, interctc_layer_idx=layers)
+    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=1)
+    return HybridCTCAttentionModel(VOCAB, encoder, decoder, ctc_weight=0.3, interctc_weight=interctc_weight).eval()
+
+
+@pytest.mark.parametrize("encoder_cls", [TransformerEncoder, ConformerEncoder, EBranchformerEncoder])
+def test_intermediate_outputs_are_the_chosen_blocks_and_the_output_is_unchanged(encoder_cls):
+    torch.manual_seed(0)
+    encoder = encoder_cls(**SMALL, interctc_layer_idx=[2, 1]).eval()
+    b = batch()
+    with torch.no_grad():
+        enc, lengths, inter = encoder.forward_with_intermediates(b["speech"], b["speech_lengths"])
+        plain, plain_lengths = encoder(b["speech"], b["speech_lengths"])
+        blocks = list(getattr(encoder, "blocks", getattr(encoder, "layers", None)))
+        del blocks[2:]  # the same encoder cut after block 2: its output is the block-2 intermediate
+        if hasattr(encoder, "blocks"):
+            encoder.blocks = torch.nn.ModuleList(blocks)
+        else:
+            encoder.layers = torch.nn.ModuleList(blocks)
+        encoder.interctc_layer_idx = ()
+        after_two = encoder(b["speech"], b["speech_lengths"])[0]
+    assert encoder_cls(**SMALL, interctc_layer_idx=[2, 1]).interctc_layer_idx == (1, 2)
+    assert len(inter) == 2 and all(h.shape == enc.shape for h in inter)
+    assert torch.equal(enc, plain) and torch.equal(lengths, plain_lengths)
+    assert torch.equal(inter[1], after_two)
+
+
+def test_the_ctc_term_mixes_final_and_intermediate_losses():
+    model = model_with(ConformerEncoder, [1, 2], interctc_weight=0.4)
+    with torch.no_grad():
+        loss, stats, _ = model(**batch())
+    inter = (stats["loss_interctc_layer1"] + stats["loss_interctc_layer2"]) / 2
+    ctc = 0.6 * stats["loss_ctc"] + 0.4 * inter
+    assert loss.item() == pytest.approx((0.3 * ctc + 0.7 * stats["loss_att"]).item(), rel=1e-5)
+    assert stats["loss_interctc_layer1"].item() != pytest.approx(stats["loss_ctc"].item(), rel=1e-3)
+    # layers chosen but weight 0: the loss is the plain hybrid loss, bit for bit
+    plain = model_with(ConformerEncoder, None, 0.0)
+    chosen_unweighted = model_with(ConformerEncoder, [1, 2], 0.0)
+    with torch.no_grad():
+        assert torch.equal(plain(**batch())[0], chosen_unweighted(**batch())[0])
+
+
+def test_intermediate_ctc_trains_the_lower_blocks_more():
+    """The block-1 output gets a gradient of its own: with the weight set, its CTC loss falls faster."""
+    def block1_loss_after_steps(weight: float) -> float:
+        model = model_with(ConformerEncoder, [1], weight).train()
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(15):
+            loss = model(**batch())[0]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        probe = model_with(ConformerEncoder, [1], 0.5)
+        probe.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            return probe(**batch())[1]["loss_interctc_layer1"].item()
+
+    assert block1_loss_after_steps(0.5) < 0.8 * block1_loss_after_steps(0.0)
+
+
+def test_bad_settings_name_the_key_and_the_fix():
+    with pytest.raises(ValueError, match=r"interctc_layer_idx: block\(s\) \[3\] out of range.*blocks 1..2"):
+        ConformerEncoder(**SMALL, interctc_layer_idx=[3])
+    with pytest.raises(ValueError, match="needs encoder blocks.*encoder_conf.interctc_layer_idx"):
+        model_with(TransformerEncoder, None, 0.3)
+    with pytest.raises(ValueError, match=r"interctc_weight must be in \[0, 1\)"):
+        model_with(TransformerEncoder, [1], 1.0)
+
+
+def test_the_task_bridge_passes_both_keys_through(tmp_path):
+    cfg = task_config(tmp_path)
+    cfg.encoder_conf.num_blocks = 2
+    cfg.encoder_conf.interctc_layer_idx = [1]
+    cfg.model_conf.interctc_weight = 0.3
+    model = build_model(cfg)
+    assert model.interctc_weight == 0.3 and model.encoder.interctc_layer_idx == (1,)
