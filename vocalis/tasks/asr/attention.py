@@ -98,23 +98,34 @@ class RelPositionMultiHeadAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, -1))
 
 
-def run_rel_position_blocks(encoder: nn.Module, x: torch.Tensor, lengths: torch.Tensor
-                            ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """Shared forward of the relative-position encoders (conformer, e-branchformer):
-    ``encoder.subsampling`` -> ``encoder.pos`` -> each of ``encoder.blocks(x, pos, pad_mask)``.
+class RelPositionEncoder(nn.Module):
+    """The forward shared by the relative-position encoders (conformer, e-branchformer):
+    ``subsampling`` -> ``pos`` -> each of ``blocks(x, pos, pad_mask)``.
 
-    Returns the encodings ``(B, T', D)``, their lengths and the outputs ``(B, T', D)`` of the
-    blocks in ``encoder.interctc_layer_idx`` (1-based), for intermediate CTC.
+    A subclass sets those three modules, ``output_size`` and ``interctc_layer_idx`` (1-based
+    blocks whose outputs :meth:`forward_with_intermediates` also returns, for intermediate CTC).
     """
-    x, lengths = encoder.subsampling(x, lengths)
-    x, pos = encoder.pos(x)
-    pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
-    intermediates = []
-    for number, block in enumerate(encoder.blocks, start=1):
-        x = block(x, pos, pad_mask)
-        if number in encoder.interctc_layer_idx:
-            intermediates.append(x)
-    return x, lengths, intermediates
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, F)`` features -> ``(B, T', D)`` encodings and ``(B,)`` lengths."""
+        return self._run_blocks(x, lengths, ())[:2]
+
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` plus the outputs ``(B, T', D)`` of the blocks in ``interctc_layer_idx``."""
+        return self._run_blocks(x, lengths, self.interctc_layer_idx)
+
+    def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...]
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        x, lengths = self.subsampling(x, lengths)
+        x, pos = self.pos(x)
+        pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
+        intermediates = []
+        for number, block in enumerate(self.blocks, start=1):
+            x = block(x, pos, pad_mask)
+            if number in keep:
+                intermediates.append(x)
+        return x, lengths, intermediates
 
 
 class MultiHeadAttention(nn.Module):

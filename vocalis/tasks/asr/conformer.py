@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMultiHeadAttention,
-                                         run_rel_position_blocks)
+                                         RelPositionEncoder)
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
 from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
@@ -72,7 +72,7 @@ class ConformerBlock(nn.Module):
         return self.norm_out(x)
 
 
-class ConformerEncoder(nn.Module):
+class ConformerEncoder(RelPositionEncoder):
     """``(B, T, F)`` features -> ``(B, T', output_size)`` encodings and ``(B,)`` lengths.
 
     Args mirror ESPnet2's ``encoder_conf`` for ``encoder: conformer`` (``output_size``,
@@ -92,11 +92,3 @@ class ConformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(ConformerBlock(output_size, attention_heads, linear_units, cnn_module_kernel,
                                                    dropout_rate, attention_dropout_rate, conv_norm)
                                     for _ in range(num_blocks))
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return run_rel_position_blocks(self, x, lengths)[:2]
-
-    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
-                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` plus the outputs of the blocks in ``interctc_layer_idx`` (intermediate CTC)."""
-        return run_rel_position_blocks(self, x, lengths)

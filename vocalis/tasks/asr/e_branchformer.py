@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMultiHeadAttention,
-                                         run_rel_position_blocks)
+                                         RelPositionEncoder)
 from vocalis.tasks.asr.conformer import FeedForward
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
@@ -59,7 +59,7 @@ class EBranchformerBlock(nn.Module):
         return self.norm_out(x)
 
 
-class EBranchformerEncoder(nn.Module):
+class EBranchformerEncoder(RelPositionEncoder):
     """``(B, T, F)`` features -> ``(B, T', output_size)`` encodings and ``(B,)`` lengths.
 
     Args mirror ESPnet2's ``encoder_conf`` for ``encoder: e_branchformer``.
@@ -78,11 +78,3 @@ class EBranchformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(
             EBranchformerBlock(output_size, attention_heads, linear_units, cgmlp_linear_units, cgmlp_conv_kernel,
                                merge_conv_kernel, dropout_rate, attention_dropout_rate) for _ in range(num_blocks))
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return run_rel_position_blocks(self, x, lengths)[:2]
-
-    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
-                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` plus the outputs of the blocks in ``interctc_layer_idx`` (intermediate CTC)."""
-        return run_rel_position_blocks(self, x, lengths)

@@ -77,18 +77,22 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_with_intermediates(x, lengths)[:2]
+        return self._run_layers(x, lengths, ())[:2]
 
     def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
                                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """:meth:`forward` plus the outputs ``(B, T', D)`` of the layers in ``interctc_layer_idx``,
         each through the final LayerNorm as the encoder's own output is (ESPnet's pre-norm encoders do the same)."""
+        return self._run_layers(x, lengths, self.interctc_layer_idx)
+
+    def _run_layers(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...]
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
         key_mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])[:, None]  # (B, 1, T')
         intermediates = []
         for number, layer in enumerate(self.layers, start=1):
             x = layer(x, key_mask)
-            if number in self.interctc_layer_idx:
+            if number in keep:
                 intermediates.append(self.norm(x))
         return self.norm(x), lengths, intermediates
