@@ -100,3 +100,97 @@ def test_the_task_bridge_passes_both_keys_through(tmp_path):
     cfg.model_conf.interctc_weight = 0.3
     model = build_model(cfg)
     assert model.interctc_weight == 0.3 and model.encoder.interctc_layer_idx == (1,)
+
+
+# ---------------------------------------------------------------- self-conditioned CTC
+def conditioned_model(encoder_cls, layers=(1,)) -> HybridCTCAttentionModel:
+    torch.manual_seed(0)
+    encoder = encoder_cls(**SMALL, interctc_layer_idx=list(layers), interctc_use_conditioning=True)
+    decoder = TransformerDecoder(VOCAB, 32, attention_heads=2, linear_units=64, num_blocks=1)
+    model = HybridCTCAttentionModel(VOCAB, encoder, decoder, ctc_weight=0.3, interctc_weight=0.5).eval()
+    with torch.no_grad():  # a fresh conditioning layer is small next to the block outputs: make its effect plain
+        model.encoder.conditioning_layer.weight.mul_(20)
+    return model
+
+
+@pytest.mark.parametrize("encoder_cls", [TransformerEncoder, ConformerEncoder, EBranchformerEncoder])
+def test_self_conditioning_adds_the_projected_ctc_posteriors_after_the_chosen_block(encoder_cls):
+    model = conditioned_model(encoder_cls)
+    encoder, b = model.encoder, batch()
+    blocks = getattr(encoder, "blocks", getattr(encoder, "layers", None))
+    block1_out, block2_in = [], []
+    hooks = [blocks[0].register_forward_hook(lambda _m, _i, out: block1_out.append(out)),
+             blocks[1].register_forward_pre_hook(lambda _m, args: block2_in.append(args[0]))]
+    with torch.no_grad():
+        enc, lengths = model.encode(b["speech"], b["speech_lengths"])
+        for h in hooks:
+            h.remove()
+        x1 = block1_out[0]  # (B, T', D)
+        posteriors = model.ctc_head(encoder._intermediate_output(x1)).softmax(-1)  # (B, T', V)
+        feedback = encoder.conditioning_layer(posteriors)
+        encoder.interctc_use_conditioning = False
+        unconditioned, _ = encoder(b["speech"], b["speech_lengths"])
+    assert feedback.abs().mean() > 0.1 * x1.abs().mean()
+    assert torch.allclose(block2_in[0], x1 + feedback, atol=1e-6)
+    assert not torch.allclose(enc, unconditioned, atol=1e-3)  # decoding (encode) sees the conditioned encoder
+    assert torch.equal(lengths, encoder.subsampling.output_lengths(b["speech_lengths"]))
+
+
+def test_self_conditioning_trains_the_conditioning_layer_and_int8_decodes_it():
+    from vocalis.infer.int8 import quantize_int8, recording_front_ranges
+
+    model = conditioned_model(ConformerEncoder).train()
+    loss, stats, _ = model(**batch())
+    loss.backward()
+    assert "loss_interctc_layer1" in stats
+    assert model.encoder.conditioning_layer.weight.grad.abs().sum() > 0
+    model.eval()
+    b = batch()
+    with torch.no_grad():
+        with recording_front_ranges(model) as ranges:
+            logits, _ = model.ctc_logits(b["speech"], b["speech_lengths"])
+        fast = quantize_int8(model, ranges)  # swaps model.ctc_head: the encoder must get the swapped one
+        fast_logits, _ = fast.ctc_logits(b["speech"], b["speech_lengths"])
+    assert type(fast.ctc_head) is not torch.nn.Linear
+    assert (fast_logits.argmax(-1) == logits.argmax(-1)).float().mean() > 0.9
+
+
+def test_self_conditioning_errors_name_the_key_and_the_fix():
+    with pytest.raises(ValueError, match="interctc_use_conditioning: true needs blocks.*interctc_layer_idx"):
+        ConformerEncoder(**SMALL, interctc_use_conditioning=True)
+    encoder = TransformerEncoder(**SMALL, interctc_layer_idx=[1], interctc_use_conditioning=True)
+    with pytest.raises(ValueError, match="model_conf.interctc_weight is 0.*interctc_weight > 0"):
+        HybridCTCAttentionModel(VOCAB, encoder, None, ctc_weight=1.0, interctc_weight=0.0)
+    b = batch()
+    with pytest.raises(RuntimeError, match="no conditioning_layer.*HybridCTCAttentionModel"):
+        encoder(b["speech"], b["speech_lengths"])
+    model = HybridCTCAttentionModel(VOCAB, encoder, None, ctc_weight=1.0, interctc_weight=0.3)
+    with pytest.raises(ValueError, match="call it with ctc_head="):
+        model.encoder(b["speech"], b["speech_lengths"])
+
+
+def test_the_task_bridge_builds_and_ejects_a_self_conditioned_model(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vocalis.config.loading import load_config
+    from vocalis.config.propagation import resolve
+    from vocalis.tasks.registry import resolve_task
+
+    cfg = task_config(tmp_path)
+    cfg.encoder_conf.num_blocks = 2
+    cfg.encoder_conf.interctc_layer_idx = [1]
+    cfg.encoder_conf.interctc_use_conditioning = True
+    cfg.model_conf.interctc_weight = 0.5
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    assert model.self_conditioned and model.encoder.conditioning_layer.weight.shape == (32, 12)
+    direct = resolve_task(cfg)
+    assert direct.model.encoder.interctc_use_conditioning is True
+    ejected = tmp_path / "conf" / "training_ejected.yaml"
+    ejected.write_text(OmegaConf.to_yaml({k: direct[k] for k in ("tokenizer", "model", "frontend", "augment")}))
+    from_file = build_model(resolve(load_config(ejected, "training", tmp_path), str(ejected)))
+    assert list(from_file.state_dict()) == list(model.state_dict())
+    from_file.load_state_dict(model.state_dict(), strict=True)
+    speech, lengths = torch.randn(1, 50, 40), torch.tensor([50])
+    with torch.no_grad():
+        assert torch.equal(model.eval().ctc_logits(speech, lengths)[0], from_file.eval().ctc_logits(speech, lengths)[0])

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.intermediate_ctc import InterCTCEncoder
 from vocalis.tasks.asr.module_functions import fused_projection
 
 
@@ -98,33 +99,22 @@ class RelPositionMultiHeadAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, -1))
 
 
-class RelPositionEncoder(nn.Module):
-    """The forward shared by the relative-position encoders (conformer, e-branchformer):
+class RelPositionEncoder(InterCTCEncoder):
+    """The block loop shared by the relative-position encoders (conformer, e-branchformer):
     ``subsampling`` -> ``pos`` -> each of ``blocks(x, pos, pad_mask)``.
 
-    A subclass sets those three modules, ``output_size`` and ``interctc_layer_idx`` (1-based
-    blocks whose outputs :meth:`forward_with_intermediates` also returns, for intermediate CTC).
+    A subclass sets those three modules and ``output_size``, and calls ``_set_interctc``
+    (:class:`~vocalis.tasks.asr.intermediate_ctc.InterCTCEncoder`).
     """
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, T, F)`` features -> ``(B, T', D)`` encodings and ``(B,)`` lengths."""
-        return self._run_blocks(x, lengths, ())[:2]
-
-    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
-                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` plus the outputs ``(B, T', D)`` of the blocks in ``interctc_layer_idx``."""
-        return self._run_blocks(x, lengths, self.interctc_layer_idx)
-
-    def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...]
-                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...],
+                    ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x, pos = self.pos(x)
         pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
-        intermediates = []
+        intermediates: list[torch.Tensor] = []
         for number, block in enumerate(self.blocks, start=1):
-            x = block(x, pos, pad_mask)
-            if number in keep:
-                intermediates.append(x)
+            x = self._after_block(number, block(x, pos, pad_mask), keep, intermediates, ctc_head)
         return x, lengths, intermediates
 
 

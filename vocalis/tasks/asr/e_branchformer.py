@@ -11,7 +11,6 @@ from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMulti
 from vocalis.tasks.asr.conformer import FeedForward
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
-from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -69,10 +68,11 @@ class EBranchformerEncoder(RelPositionEncoder):
                  linear_units: int = 576, cgmlp_linear_units: int = 576, cgmlp_conv_kernel: int = 31,
                  merge_conv_kernel: int = 3, num_blocks: int = 4, dropout_rate: float = 0.1,
                  attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
-                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None):
+                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None,
+                 interctc_use_conditioning: bool = False):
         super().__init__()
         self.output_size = output_size
-        self.interctc_layer_idx = check_interctc_layers(interctc_layer_idx, num_blocks)
+        self._set_interctc(interctc_layer_idx, num_blocks, interctc_use_conditioning)
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.pos = RelPositionalEncoding(output_size, dropout_rate)
         self.blocks = nn.ModuleList(

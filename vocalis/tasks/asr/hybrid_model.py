@@ -3,7 +3,9 @@
 ``loss = ctc_weight * loss_ctc + (1 - ctc_weight) * loss_att`` (Watanabe et al., 2017),
 each summed per utterance and averaged over the batch unless ``length_normalized_loss``.
 With ``interctc_weight`` the CTC term is ``(1 - w) * ctc + w * mean(intermediate ctc)`` over the
-encoder blocks in ``encoder_conf.interctc_layer_idx`` (:mod:`vocalis.tasks.asr.intermediate_ctc`).
+encoder blocks in ``encoder_conf.interctc_layer_idx``; ``encoder_conf.interctc_use_conditioning``
+also feeds those blocks' CTC posteriors back into the encoder (self-conditioned CTC; the model adds
+``encoder.conditioning_layer``). See :mod:`vocalis.tasks.asr.intermediate_ctc`.
 ``forward`` returns ``(loss, stats, weight)``; stats are ``loss_ctc`` (the last block's),
 ``loss_att``, ``acc`` (teacher-forced token accuracy), ``loss_interctc_layer<N>`` with intermediate
 CTC and, in eval mode, ``cer``/``wer`` of the teacher-forced argmax and ``cer_ctc`` of CTC greedy
@@ -54,6 +56,17 @@ def check_interctc_weight(weight: float, ctc_weight: float, encoder: nn.Module) 
                          f"(this one is {type(encoder).__name__})")
 
 
+def check_conditioning(interctc_weight: float, encoder: nn.Module) -> bool:
+    """Whether the encoder is self-conditioned; it must then also train the intermediate CTC posteriors it feeds back."""
+    if not getattr(encoder, "interctc_use_conditioning", False):
+        return False
+    if interctc_weight == 0.0:
+        raise ValueError("encoder_conf.interctc_use_conditioning: true feeds the intermediate blocks' CTC posteriors "
+                         "back into the encoder, but model_conf.interctc_weight is 0, so no loss trains them: set "
+                         "model_conf.interctc_weight > 0 (e.g. 0.5) or interctc_use_conditioning: false")
+    return True
+
+
 class HybridCTCAttentionModel(nn.Module):
     """Features ``(B, T, F)`` and token ids ``(B, L)`` -> ``(loss, stats, weight)``.
 
@@ -66,7 +79,8 @@ class HybridCTCAttentionModel(nn.Module):
         lsm_weight: label smoothing of the attention loss.
         length_normalized_loss: divide by the number of tokens instead of utterances.
         interctc_weight: share of intermediate CTC in the CTC loss, in [0, 1); needs an encoder
-            with ``interctc_layer_idx`` (ESPnet2's ``model_conf.interctc_weight``).
+            with ``interctc_layer_idx`` (ESPnet2's ``model_conf.interctc_weight``), and is
+            required (> 0) by an encoder with ``interctc_use_conditioning``.
         token_list: tokens (or a ``tokens.txt`` path) to report cer/wer on validation.
     """
 
@@ -85,12 +99,20 @@ class HybridCTCAttentionModel(nn.Module):
         self.interctc_weight = interctc_weight
         self.encoder, self.decoder = encoder, decoder
         self.ctc_head = nn.Linear(encoder.output_size, vocab_size)
+        self.self_conditioned = check_conditioning(interctc_weight, encoder)
+        if self.self_conditioned:  # ESPnet2's name and place, so the parameter is encoder.conditioning_layer.*
+            encoder.conditioning_layer = nn.Linear(vocab_size, encoder.output_size)
         self.ctc_loss = nn.CTCLoss(blank=self.blank_id, reduction="sum", zero_infinity=True)
         self.att_loss = LabelSmoothingLoss(vocab_size, lsm_weight, length_normalized_loss)
         self.token_list = read_token_list(token_list)
 
     def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(speech, speech_lengths)
+        """Encodings ``(B, T', D)`` and lengths ``(B,)``; decoding calls this."""
+        return self.encoder(speech, speech_lengths, **self._encoder_kwargs())
+
+    def _encoder_kwargs(self) -> dict:
+        # the head is passed per call, not stored in the encoder: int8 quantization swaps model.ctc_head
+        return {"ctc_head": self.ctc_head} if self.self_conditioned else {}
 
     def ctc_logits(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC logits ``(B, T', V)`` and lengths: what CTC greedy decoding needs."""
@@ -102,7 +124,8 @@ class HybridCTCAttentionModel(nn.Module):
         batch_size = speech.shape[0]
         text = text[:, : int(text_lengths.max())]
         if self.interctc_weight > 0:
-            enc, enc_lengths, intermediates = self.encoder.forward_with_intermediates(speech, speech_lengths)
+            enc, enc_lengths, intermediates = self.encoder.forward_with_intermediates(speech, speech_lengths,
+                                                                                      **self._encoder_kwargs())
         else:
             (enc, enc_lengths), intermediates = self.encode(speech, speech_lengths), []
         stats: dict[str, float | torch.Tensor] = {}

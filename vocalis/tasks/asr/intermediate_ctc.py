@@ -1,15 +1,29 @@
-"""Intermediate CTC (Lee and Watanabe, 2021): the outputs of chosen encoder blocks also feed the
-CTC loss, through the same CTC head, which regularises the lower blocks.
+"""Intermediate CTC (Lee and Watanabe, 2021) and self-conditioned CTC (Nozaki and Komatsu, 2021).
 
-ESPnet2's names: ``encoder_conf.interctc_layer_idx`` lists the blocks (1-based, the last one
-excluded: its output is the encoder's), ``model_conf.interctc_weight`` mixes the losses as
-``(1 - w) * ctc + w * mean(intermediate ctc)``. Every built-in encoder returns those outputs
-from ``forward_with_intermediates``.
+Intermediate CTC: the outputs of chosen encoder blocks also feed the CTC loss, through the
+same CTC head, which regularises the lower blocks. ESPnet2's names:
+``encoder_conf.interctc_layer_idx`` lists the blocks (1-based, the last one excluded: its
+output is the encoder's), ``model_conf.interctc_weight`` mixes the losses as
+``(1 - w) * ctc + w * mean(intermediate ctc)``.
+
+Self-conditioning (``encoder_conf.interctc_use_conditioning: true``) also feeds each chosen
+block's CTC posteriors back into the encoder: the next block reads
+``x + conditioning_layer(softmax(ctc_head(x)))``, so the upper blocks refine the lower
+blocks' guess instead of starting again (CTC's conditional independence, relaxed). It
+changes the encoder's output, so decoding runs it too: the model passes its CTC head to the
+encoder in ``encode`` and in training. ``conditioning_layer`` (``Linear(vocab, D)``, ESPnet's
+parameter name) is added by the model (:class:`~vocalis.tasks.asr.hybrid_model.HybridCTCAttentionModel`),
+which knows the vocabulary.
+
+Every built-in encoder derives from :class:`InterCTCEncoder`.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
+
+import torch
+from torch import nn
 
 
 def check_interctc_layers(layers: Sequence[int] | None, num_blocks: int) -> tuple[int, ...]:
@@ -24,3 +38,66 @@ def check_interctc_layers(layers: Sequence[int] | None, num_blocks: int) -> tupl
         raise ValueError(f"encoder_conf.interctc_layer_idx: block(s) {bad} out of range; with num_blocks={num_blocks} "
                          f"use 1-based blocks 1..{num_blocks - 1} (the last block's output is the encoder's own)")
     return chosen
+
+
+class InterCTCEncoder(nn.Module):
+    """What the built-in encoders share: ``forward``, ``forward_with_intermediates`` and the taps
+    after the blocks of ``interctc_layer_idx``.
+
+    A subclass calls :meth:`_set_interctc` in its constructor, implements :meth:`_run_blocks`
+    (calling :meth:`_after_block` after each block) and, if its intermediate outputs go through
+    a final norm, overrides :meth:`_intermediate_output`.
+    """
+
+    interctc_layer_idx: tuple[int, ...] = ()
+    interctc_use_conditioning: bool = False
+
+    def _set_interctc(self, layers: Sequence[int] | None, num_blocks: int, use_conditioning: bool) -> None:
+        self.interctc_layer_idx = check_interctc_layers(layers, num_blocks)
+        if use_conditioning and not self.interctc_layer_idx:
+            raise ValueError("encoder_conf.interctc_use_conditioning: true needs blocks to condition on: set "
+                             "encoder_conf.interctc_layer_idx (1-based, e.g. [2]) and model_conf.interctc_weight > 0")
+        self.interctc_use_conditioning = bool(use_conditioning)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, ctc_head: nn.Module | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, F)`` features -> ``(B, T', D)`` encodings and ``(B,)`` lengths.
+
+        ``ctc_head`` (``Linear(D, vocab)``) is needed, and only used, with self-conditioning."""
+        return self._run_blocks(x, lengths, (), ctc_head)[:2]
+
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor, ctc_head: nn.Module | None = None
+                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` plus the outputs ``(B, T', D)`` of the blocks in ``interctc_layer_idx``
+        (before any conditioning is added), for intermediate CTC."""
+        return self._run_blocks(x, lengths, self.interctc_layer_idx, ctc_head)
+
+    def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...],
+                    ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    def _intermediate_output(self, x: torch.Tensor) -> torch.Tensor:
+        """A block's output as the CTC head reads it (pre-norm encoders apply their final norm)."""
+        return x
+
+    def _after_block(self, number: int, x: torch.Tensor, keep: tuple[int, ...], intermediates: list[torch.Tensor],
+                     ctc_head: nn.Module | None) -> torch.Tensor:
+        """After 1-based block ``number``: keep its output if ``number`` is in ``keep`` and, with
+        self-conditioning, return ``x (B, T', D)`` plus the projected CTC posteriors."""
+        conditioned = self.interctc_use_conditioning and number in self.interctc_layer_idx
+        if number not in keep and not conditioned:
+            return x
+        h = self._intermediate_output(x)
+        if number in keep:
+            intermediates.append(h)
+        return self._condition(x, h, ctc_head) if conditioned else x
+
+    def _condition(self, x: torch.Tensor, h: torch.Tensor, ctc_head: nn.Module | None) -> torch.Tensor:
+        layer = getattr(self, "conditioning_layer", None)
+        if layer is None:
+            raise RuntimeError(f"{type(self).__name__} has interctc_use_conditioning but no conditioning_layer: build "
+                               "it inside HybridCTCAttentionModel, which adds Linear(vocab_size, output_size)")
+        if ctc_head is None:
+            raise ValueError(f"{type(self).__name__} has interctc_use_conditioning: call it with ctc_head=<the "
+                             "model's CTC head> (HybridCTCAttentionModel.encode does)")
+        return x + layer(ctc_head(h).softmax(-1))  # (B, T', D)

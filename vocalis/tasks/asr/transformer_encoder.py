@@ -15,7 +15,7 @@ from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.dropout import Dropout
-from vocalis.tasks.asr.intermediate_ctc import check_interctc_layers
+from vocalis.tasks.asr.intermediate_ctc import InterCTCEncoder
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
@@ -56,7 +56,7 @@ class EncoderLayer(nn.Module):
         return x + self.dropout(self.ff(self.norm_ff(x)))
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(InterCTCEncoder):
     """``(B, T, F)`` features -> ``(B, T', output_size)`` encodings and ``(B,)`` lengths.
 
     Pre-norm layers with absolute sinusoidal positions. Args mirror ESPnet2's
@@ -66,33 +66,27 @@ class TransformerEncoder(nn.Module):
     def __init__(self, input_size: int = 80, output_size: int = 144, attention_heads: int = 4,
                  linear_units: int = 576, num_blocks: int = 6, dropout_rate: float = 0.1,
                  attention_dropout_rate: float = 0.0, subsampling_factor: int = 4,
-                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None):
+                 subsampling_channels: int | None = None, interctc_layer_idx: list[int] | None = None,
+                 interctc_use_conditioning: bool = False):
         super().__init__()
         self.d_model = self.output_size = output_size
-        self.interctc_layer_idx = check_interctc_layers(interctc_layer_idx, num_blocks)
+        self._set_interctc(interctc_layer_idx, num_blocks, interctc_use_conditioning)
         self.subsampling = Conv2dSubsampling(input_size, output_size, subsampling_channels, subsampling_factor)
         self.dropout = Dropout(dropout_rate)
         self.layers = nn.ModuleList(EncoderLayer(output_size, attention_heads, linear_units, dropout_rate,
                                                  attention_dropout_rate) for _ in range(num_blocks))
         self.norm = nn.LayerNorm(output_size)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._run_layers(x, lengths, ())[:2]
+    def _intermediate_output(self, x: torch.Tensor) -> torch.Tensor:
+        """Through the final LayerNorm, as the encoder's own output (ESPnet's pre-norm encoders do the same)."""
+        return self.norm(x)
 
-    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor
-                                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` plus the outputs ``(B, T', D)`` of the layers in ``interctc_layer_idx``,
-        each through the final LayerNorm as the encoder's own output is (ESPnet's pre-norm encoders do the same)."""
-        return self._run_layers(x, lengths, self.interctc_layer_idx)
-
-    def _run_layers(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...]
-                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...],
+                    ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
         key_mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])[:, None]  # (B, 1, T')
-        intermediates = []
+        intermediates: list[torch.Tensor] = []
         for number, layer in enumerate(self.layers, start=1):
-            x = layer(x, key_mask)
-            if number in keep:
-                intermediates.append(self.norm(x))
+            x = self._after_block(number, layer(x, key_mask), keep, intermediates, ctc_head)
         return self.norm(x), lengths, intermediates
