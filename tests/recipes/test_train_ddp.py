@@ -58,6 +58,10 @@ def test_two_ddp_ranks_share_the_data_disjointly_and_write_one_set_of_checkpoint
                            "callbacks=[{_target_: src.record_ids.RecordIds}, {_target_: src.record_ids.NanOnRank1}]"],
                           cwd=recipe, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-4000:]
+    # rank 0 precomputed the features and stored them; rank 1, started later, loaded them
+    logged = done.stdout + done.stderr
+    assert logged.count("wrote 24 precomputed feature entries") == 1, logged[-4000:]
+    assert logged.count("loaded 24 precomputed feature entries") == 1
     exp = recipe / "exp/ddp"
     seen = {r: [line.split("\t") for line in (exp / f"seen_rank{r}.txt").read_text().splitlines()] for r in (0, 1)}
     train_ids = [line.split("\t")[0] for line in (recipe / "data/manifest/train.tsv").read_text().splitlines()[1:]]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from vocalis.data.audio import write_audio
 from vocalis.tasks.asr.ctc_model import CTCModel
 from vocalis.train.lightning_module import VocalisModule
 
@@ -56,3 +58,16 @@ def tiny():
 
     return types.SimpleNamespace(batches=make_batches, model=tiny_model, module=tiny_module, trainer=tiny_trainer,
                                  FEATS=FEATS, VOCAB=VOCAB)
+
+
+@pytest.fixture()
+def audio_files(tmp_path):
+    """Four FLAC files, 0.5-1.1 s of tones in light noise, at 16 kHz."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(4):
+        t = np.arange(int(16000 * (0.5 + 0.2 * i))) / 16000
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        paths.append(tmp_path / f"u{i}.flac")
+        write_audio(paths[-1], wave.astype(np.float32), 16000)
+    return paths

@@ -31,18 +31,6 @@ class CountingAudioDataset:
         return {"utt_id": f"utt{index}", "speech": wave, "voice": f"v{index % 2}"}
 
 
-@pytest.fixture()
-def audio_files(tmp_path):
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(4):
-        t = np.arange(int(RATE * (0.5 + 0.2 * i))) / RATE
-        wave = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        paths.append(tmp_path / f"u{i}.flac")
-        write_audio(paths[-1], wave.astype(np.float32), RATE)
-    return paths
-
-
 def augmented_pipeline(**augment) -> SpeechTextPipeline:
     aug = build_augmentation(OmegaConf.create(augment), RATE, seed=5)
     return SpeechTextPipeline(Fbank().eval(), UtteranceMVN(), None, aug)
@@ -112,9 +100,21 @@ def test_an_item_without_speech_names_the_utterance_and_its_fields(cache_gb):
         dataset[(0, 0)]
 
 
+@pytest.fixture()
+def one_blas_thread():
+    """Workers run numpy's BLAS on one thread (single_threaded_worker), and the stage runner limits
+    it in the main process too (limit_numpy_blas). Speed perturbation's polyphase filter is a numpy
+    product whose last bits depend on OpenBLAS's thread count (seen on a busy 2-core AVX2 EPYC), so
+    the in-process side of the comparison is set up the same way."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_precomputed_features_give_the_items_of_the_lazy_cache_and_read_no_audio_later(audio_files, processes,
-                                                                                       monkeypatch):
+                                                                                       monkeypatch, one_blas_thread):
     from vocalis.train import feature_precompute
 
     monkeypatch.setattr(feature_precompute, "MIN_UTTERANCES_FOR_WORKERS", 1)  # worker processes on 4 files

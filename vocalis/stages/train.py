@@ -64,7 +64,7 @@ TRAINING_SECTIONS = ("model", "loss", "optimizer", "scheduler", "scheduler_inter
 
 # Keys that change how fast batches come, never what they hold (items are a function of seed,
 # epoch and utterance; the fbank is bit-identical on any thread count): a run may resume with others.
-THROUGHPUT_ONLY_KEYS = {"dataloader": ("num_workers", "feature_cache_gb", "precompute_features")}
+THROUGHPUT_ONLY_KEYS = {"dataloader": ("num_workers", "feature_cache_gb", "precompute_features", "precompute_store")}
 
 
 def section_fingerprints(cfg) -> dict[str, str]:

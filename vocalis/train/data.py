@@ -9,10 +9,12 @@ are left out of the batches.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from vocalis.cpu_threads import single_threaded_worker
@@ -23,6 +25,7 @@ from vocalis.data.pipeline import (SpeechTextPipeline, build_augmentation_of, bu
                                    without_speech)
 from vocalis.data.shapes import read_split_frames
 from vocalis.train.feature_precompute import precompute_features
+from vocalis.train.feature_store import store_file
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,10 @@ class PipelineDataset(torch.utils.data.Dataset):
     def remember_fields(self, index: int, fields: dict) -> None:
         """Keep item ``index`` without its waveform, so a cached item needs no dataset read."""
         self._fields[index] = fields
+
+    def fields_of(self, index: int) -> dict:
+        """Item ``index`` without its waveform, as :meth:`remember_fields` kept it."""
+        return self._fields[index]
 
 
 class _EpochTagged:
@@ -165,6 +172,22 @@ def build_sampler(dl: Any, indices: np.ndarray, seconds: np.ndarray, train: bool
         shuffle=train and bool(dl.shuffle), seed=seed, indices=indices)
 
 
+def feature_store_file(cfg: Any, split: str, indices: np.ndarray, seconds: np.ndarray,
+                       pipeline: SpeechTextPipeline) -> Path | None:
+    """Where ``dataloader.precompute_store`` keeps the precomputed features of ``split``
+    (:mod:`vocalis.train.feature_store`), named by what they depend on: the frontend, the
+    split's data source, the cacheable waveform augmentation of ``pipeline`` (speed factors)
+    and the usable utterances with their durations. None when the features are not cacheable."""
+    wave_keys = pipeline.wave_keys()
+    if wave_keys is None:
+        return None
+    nodes = [cfg.get("frontend"), cfg.dataset.get(split)]
+    key = "\n".join([*(OmegaConf.to_yaml(n, resolve=True) if isinstance(n, (DictConfig, ListConfig)) else repr(n)
+                       for n in nodes),
+                     repr(wave_keys), repr(indices.tolist()), repr(np.round(seconds, 4).tolist())])
+    return store_file(Path(cfg.stats_dir) / "features", split, key)
+
+
 def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, seed: int | None = None) -> BatchLoader:
     """The loader of ``split`` (``train`` augments and shuffles; others do neither).
 
@@ -187,7 +210,9 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
     items = PipelineDataset(dataset, pipeline, cache_gb)
     if cfg.dataloader.get("precompute_features", False):
         log.info("dataset.%s: precomputing features", split)
-        precompute_features(items, indices.tolist())
+        store = feature_store_file(cfg, split, indices, seconds, pipeline) if cfg.dataloader.get(
+            "precompute_store", False) else None
+        precompute_features(items, indices.tolist(), store=store)
     # Loader workers are forked after this, so each starts with the filled cache.
     return BatchLoader(items, sampler, collate_fn=collate, num_workers=workers,
                        persistent_workers=workers > 0, worker_init_fn=single_threaded_worker if workers else None)

@@ -12,7 +12,8 @@ loop then only applies SpecAugment, normalisation and collation (~13 ms a batch 
 
 Turned on by ``dataloader.precompute_features`` (with ``feature_cache_gb > 0``). It fills the
 cache up to its budget and stops there; a pipeline with additive noise (not cacheable) is
-left as it is.
+left as it is. ``dataloader.precompute_store`` also keeps the result on disk for later runs and
+the other ranks (:mod:`vocalis.train.feature_store`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import torch
@@ -27,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.pipeline import speech_of, without_speech
+from vocalis.train.feature_store import exclusive, load_into, save_from
 
 if TYPE_CHECKING:
     from vocalis.train.data import PipelineDataset
@@ -66,7 +69,8 @@ def default_processes() -> int:
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
 
 
-def precompute_features(target: "PipelineDataset", indices: Sequence[int], processes: int | None = None) -> int:
+def precompute_features(target: "PipelineDataset", indices: Sequence[int], processes: int | None = None,
+                        store: Path | None = None) -> int:
     """Put the frontend output of every ``(index, wave key)`` into ``target.cache``; returns the entries added.
 
     Args:
@@ -74,6 +78,8 @@ def precompute_features(target: "PipelineDataset", indices: Sequence[int], proce
         indices: the dataset indices the loader will use (collect_stats' usable utterances).
         processes: worker processes (default: :func:`default_processes`); runs in this process when
             1 or when there are fewer than ``MIN_UTTERANCES_FOR_WORKERS`` utterances.
+        store: a :mod:`~vocalis.train.feature_store` file: loaded if it exists, else written after
+            computing (under a lock, so the ranks of one node compute it once).
 
     The cached tensors are the ones the lazy path computes (:meth:`SpeechTextPipeline.frontend_features`
     with the same wave key), so training draws the same items either way.
@@ -85,6 +91,18 @@ def precompute_features(target: "PipelineDataset", indices: Sequence[int], proce
     if wave_keys is None:
         log.info("features not precomputed: the waveform augmentation (augment.noise) draws new values every epoch")
         return 0
+    if store is None:
+        return _compute(target, indices, wave_keys, processes)
+    with exclusive(store):
+        if store.is_file():
+            return load_into(target, store, indices)
+        added = _compute(target, indices, wave_keys, processes)
+        save_from(target, store, indices, wave_keys)
+        return added
+
+
+def _compute(target: "PipelineDataset", indices: Sequence[int], wave_keys: list[tuple], processes: int | None) -> int:
+    """:func:`precompute_features` without a store: the missing entries, on worker processes."""
     processes = default_processes() if processes is None else int(processes)
     todo = [i for i in indices if any(target.cache.get((i, key)) is None for key in wave_keys)]
     jobs = _UtteranceFeatures(target, todo, wave_keys)
