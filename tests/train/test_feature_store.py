@@ -76,3 +76,17 @@ def test_processes_started_together_compute_the_store_once(audio_files, tmp_path
     for p in ranks:
         p.join(timeout=60)
     assert got == [(0, 9), (3, 9)]  # one rank read the audio and wrote; the other waited and loaded
+
+
+def test_a_store_that_cannot_be_written_leaves_no_file_and_training_data_in_memory(audio_files, tmp_path,
+                                                                                   monkeypatch, caplog):
+    def disk_full(obj, f, *args, **kwargs):
+        open(f, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    store = store_file(tmp_path / "features", "train", "k")
+    target, _, added = filled_from(store, audio_files)
+    assert added == 9 and len(target.cache) == 9
+    assert not store.exists() and not list(store.parent.glob(".*.tmp"))
+    assert "not written ([Errno 28] No space left on device)" in caplog.text and "precompute_store: false" in caplog.text

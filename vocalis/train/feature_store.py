@@ -100,8 +100,14 @@ def save_from(target: "PipelineDataset", path: Path, indices: Sequence[int], wav
     blob = {"format": FORMAT, "data": torch.cat(tensors) if tensors else torch.empty(0), "entries": entries,
             "fields": {index: target.fields_of(index) for index in indices}}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except OSError as err:  # training goes on from the cache in memory; only later runs lose the shortcut
+        tmp.unlink(missing_ok=True)
+        log.warning("feature store %s not written (%s): free disk space there, or set dataloader.precompute_store: "
+                    "false", path, err)
+        return False
     log.info("wrote %d precomputed feature entries (%.2f GB) to %s in %.1f s", len(entries),
              blob["data"].numel() * blob["data"].element_size() / 2**30, path, time.monotonic() - start)
     return True
