@@ -90,3 +90,19 @@ def test_a_store_that_cannot_be_written_leaves_no_file_and_training_data_in_memo
     assert added == 9 and len(target.cache) == 9
     assert not store.exists() and not list(store.parent.glob(".*.tmp"))
     assert "not written ([Errno 28] No space left on device)" in caplog.text and "precompute_store: false" in caplog.text
+
+
+def test_the_rank_that_computes_the_store_uses_the_cores_the_waiting_ranks_leave(audio_files, tmp_path,
+                                                                                monkeypatch, caplog):
+    from vocalis.train import feature_precompute
+
+    monkeypatch.setattr(feature_precompute, "MIN_UTTERANCES_FOR_WORKERS", 1)
+    monkeypatch.setattr(feature_precompute, "node_cores", lambda: 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two ranks on this node: one core each when both compute
+    pipeline = augmented_pipeline(speed_perturb=[1.0])
+    with caplog.at_level("INFO", logger="vocalis.train.feature_precompute"):
+        precompute_features(PipelineDataset(CountingAudioDataset(audio_files), pipeline, cache_gb=1.0), INDICES)
+        precompute_features(PipelineDataset(CountingAudioDataset(audio_files), pipeline, cache_gb=1.0), INDICES,
+                            store=store_file(tmp_path, "train", "k"))
+    runs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("precomputed")]
+    assert [m.split(" on ")[-1] for m in runs] == ["1 process(es)", "2 process(es)"]

@@ -63,10 +63,14 @@ def _as_is(job):
     return job
 
 
+def node_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_processes() -> int:
     """The cores this process may use, shared among the ranks of a multi-process run on this node."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+    return max(1, node_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
 
 
 def precompute_features(target: "PipelineDataset", indices: Sequence[int], processes: int | None = None,
@@ -76,10 +80,11 @@ def precompute_features(target: "PipelineDataset", indices: Sequence[int], proce
     Args:
         target: a :class:`~vocalis.train.data.PipelineDataset` with a cache.
         indices: the dataset indices the loader will use (collect_stats' usable utterances).
-        processes: worker processes (default: :func:`default_processes`); runs in this process when
-            1 or when there are fewer than ``MIN_UTTERANCES_FOR_WORKERS`` utterances.
+        processes: worker processes (default: :func:`default_processes`, or every core of the node
+            when computing for a ``store``); runs in this process when 1 or when there are fewer
+            than ``MIN_UTTERANCES_FOR_WORKERS`` utterances.
         store: a :mod:`~vocalis.train.feature_store` file: loaded if it exists, else written after
-            computing (under a lock, so the ranks of one node compute it once).
+            computing (under a lock, so the ranks of one node compute it once, while the others wait).
 
     The cached tensors are the ones the lazy path computes (:meth:`SpeechTextPipeline.frontend_features`
     with the same wave key), so training draws the same items either way.
@@ -96,7 +101,8 @@ def precompute_features(target: "PipelineDataset", indices: Sequence[int], proce
     with exclusive(store):
         if store.is_file():
             return load_into(target, store, indices)
-        added = _compute(target, indices, wave_keys, processes)
+        # the node's other ranks wait on the lock, so their share of the cores is free
+        added = _compute(target, indices, wave_keys, node_cores() if processes is None else processes)
         save_from(target, store, indices, wave_keys)
         return added
 
