@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.data.collate import collate
 from vocalis.data.pipeline import build_pipeline
 from vocalis.decode.beam_search import BeamSearchOptions, beam_search
@@ -103,6 +104,8 @@ class Speech2Text:
         self.tokenizer = self.pipeline.tokenizer
         self.model, self.checkpoint_path = self._load_model(checkpoint)
         self.device = torch.device(device)
+        if self.dtype == torch.bfloat16 and self.device.type == "cpu":
+            warn_if_bfloat16_is_slow("model.dtype: bfloat16", "model.dtype: float32 (or int8 for CTC greedy)")
         self.model.to(self.device).eval()
         if dtype == "int8":
             self.model = self._int8_copy()

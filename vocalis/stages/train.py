@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 
 from vocalis.config.instantiate import accepted_kwargs, instantiate
 from vocalis.config.loading import to_plain
+from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.config.schema import ConfigKeyError, suggest
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import build_pipeline
@@ -135,6 +136,13 @@ def _trainer_kwargs(cfg) -> dict:
     return kwargs
 
 
+def _bfloat16_on_cpu(trainer_kwargs: dict) -> bool:
+    """Whether these ``trainer`` arguments train under bfloat16 autocast on the CPU."""
+    accelerator = str(trainer_kwargs.get("accelerator", "auto"))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    return on_cpu and "bf16" in str(trainer_kwargs.get("precision", ""))
+
+
 def _log_parameters(model: torch.nn.Module) -> None:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -214,9 +222,12 @@ def run(ctx: RunContext) -> None:
     monitor, top_k, _ = cfg.best_model_criterion[0]
     callbacks = build_callbacks(cfg, exp_dir)
     checkpoint_cb = callbacks.best
+    trainer_kwargs = _trainer_kwargs(cfg)
+    if _bfloat16_on_cpu(trainer_kwargs):
+        warn_if_bfloat16_is_slow(f"trainer.precision={trainer_kwargs['precision']}", "trainer.precision=32-true")
     trainer = L.Trainer(default_root_dir=exp_dir, callbacks=callbacks.all(), use_distributed_sampler=False,
                         logger=TensorBoardLogger(exp_dir / "tensorboard", name="", version=""),
-                        **_trainer_kwargs(cfg))
+                        **trainer_kwargs)
     trainer.fit(module, train_loader, valid_loader, ckpt_path=last_ckpt if resume else None)
     if trainer.global_rank == 0:
         averaged = _write_weights(exp_dir, checkpoint_cb, monitor, int(top_k))
