@@ -23,8 +23,8 @@ from omegaconf import OmegaConf
 
 from vocalis.config.instantiate import accepted_kwargs, instantiate
 from vocalis.config.loading import to_plain
-from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.config.schema import ConfigKeyError, suggest
+from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import build_pipeline
 from vocalis.stages.context import RunContext
