@@ -51,6 +51,7 @@ from pathlib import Path
 
 import torch
 
+from vocalis.cpu_bfloat16 import has_bfloat16_arithmetic
 from vocalis.data.audio import load_audio
 from vocalis.data.manifest import read_manifest
 from vocalis.data.tokenizer import Tokenizer, train_sentencepiece
@@ -120,11 +121,13 @@ def interleaved_training(esp: "EspnetProcess | None", esp_res: dict, key: str, v
 
 
 def machine() -> str:
-    """CPU model and the vector ISA torch dispatches to: ratios move with them (AVX2 vs AVX-512)."""
+    """CPU model, the vector ISA torch dispatches to and whether it multiplies bfloat16 natively:
+    the ratios and the bf16 rows move with them (AVX2 vs AVX-512, emulated vs native bfloat16)."""
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
-    return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    bf16 = {True: "native", False: "emulated", None: "unknown"}[has_bfloat16_arithmetic()]
+    return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}, bfloat16 {bf16}"
 
 
 def wer(refs: dict[str, str], hyps: dict[str, str]) -> float:
