@@ -141,3 +141,19 @@ def test_under_bfloat16_autocast_it_computes_and_backpropagates_as_nn_conv2d_doe
     for g, w in zip(got, want):
         assert g.dtype == w.dtype == torch.float32  # gradients reach the float32 leaves through the casts
         torch.testing.assert_close(g, w, rtol=2e-2, atol=5e-2)
+
+
+def test_without_gradients_it_runs_onednns_forward(monkeypatch):
+    """Decoding and frozen fronts only need the forward, where oneDNN's is the faster one."""
+    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.GEMM_MIN_CHANNELS", 256)
+    torch.manual_seed(0)
+    conv = GemmConv2d(256, 256, 3, 2).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 11, 9).contiguous(memory_format=torch.channels_last)
+    onednn = nn.functional.conv2d(x, conv.weight, conv.bias, 2)
+    with torch.no_grad():
+        assert torch.equal(conv(x), onednn)
+    conv.requires_grad_(False)
+    frozen = conv(x)
+    assert frozen.grad_fn is None and torch.equal(frozen, onednn.detach())
+    conv.requires_grad_(True)
+    assert type(conv(x).grad_fn).__name__ == "_GemmConv2dFunctionBackward"
