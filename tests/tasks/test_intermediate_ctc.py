@@ -30,12 +30,13 @@ def model_with(encoder_cls, layers, interctc_weight: float) -> HybridCTCAttentio
 
 
 @pytest.mark.parametrize("encoder_cls", [TransformerEncoder, ConformerEncoder, EBranchformerEncoder])
-def test_intermediate_outputs_are_the_chosen_blocks_and_the_output_is_unchanged(encoder_cls):
+def test_intermediates_are_the_chosen_blocks_ctc_logits_and_the_output_is_unchanged(encoder_cls):
     torch.manual_seed(0)
     encoder = encoder_cls(**SMALL, interctc_layer_idx=[2, 1]).eval()
+    head = torch.nn.Linear(32, VOCAB)
     b = batch()
     with torch.no_grad():
-        enc, lengths, inter = encoder.forward_with_intermediates(b["speech"], b["speech_lengths"])
+        enc, lengths, inter = encoder.forward_with_intermediates(b["speech"], b["speech_lengths"], head)
         plain, plain_lengths = encoder(b["speech"], b["speech_lengths"])
         blocks = list(getattr(encoder, "blocks", getattr(encoder, "layers", None)))
         del blocks[2:]  # the same encoder cut after block 2: its output is the block-2 intermediate
@@ -46,9 +47,11 @@ def test_intermediate_outputs_are_the_chosen_blocks_and_the_output_is_unchanged(
         encoder.interctc_layer_idx = ()
         after_two = encoder(b["speech"], b["speech_lengths"])[0]
     assert encoder_cls(**SMALL, interctc_layer_idx=[2, 1]).interctc_layer_idx == (1, 2)
-    assert len(inter) == 2 and all(h.shape == enc.shape for h in inter)
+    assert len(inter) == 2 and all(logits.shape == (*enc.shape[:2], VOCAB) for logits in inter)
     assert torch.equal(enc, plain) and torch.equal(lengths, plain_lengths)
-    assert torch.equal(inter[1], after_two)
+    assert torch.equal(inter[1], head(after_two))
+    with pytest.raises(ValueError, match="intermediate CTC needs the model's CTC head"):
+        encoder_cls(**SMALL, interctc_layer_idx=[1]).forward_with_intermediates(b["speech"], b["speech_lengths"], None)
 
 
 def test_the_ctc_term_mixes_final_and_intermediate_losses():
@@ -134,6 +137,15 @@ def test_self_conditioning_adds_the_projected_ctc_posteriors_after_the_chosen_bl
     assert torch.allclose(block2_in[0], x1 + feedback, atol=1e-6)
     assert not torch.allclose(enc, unconditioned, atol=1e-3)  # decoding (encode) sees the conditioned encoder
     assert torch.equal(lengths, encoder.subsampling.output_lengths(b["speech_lengths"]))
+
+
+def test_training_runs_the_ctc_head_once_per_conditioned_block_and_once_on_the_output():
+    """The conditioned block's logits feed both the next block and its intermediate CTC loss."""
+    model = conditioned_model(ConformerEncoder, layers=(1, 2)).train()
+    calls = []
+    model.ctc_head.register_forward_hook(lambda _m, inputs, _out: calls.append(inputs[0].shape))
+    model(**batch())
+    assert len(calls) == 3
 
 
 def test_self_conditioning_trains_the_conditioning_layer_and_int8_decodes_it():

@@ -124,17 +124,17 @@ class HybridCTCAttentionModel(nn.Module):
         batch_size = speech.shape[0]
         text = text[:, : int(text_lengths.max())]
         if self.interctc_weight > 0:
-            enc, enc_lengths, intermediates = self.encoder.forward_with_intermediates(speech, speech_lengths,
-                                                                                      **self._encoder_kwargs())
+            enc, enc_lengths, inter_logits = self.encoder.forward_with_intermediates(speech, speech_lengths,
+                                                                                     self.ctc_head)
         else:
-            (enc, enc_lengths), intermediates = self.encode(speech, speech_lengths), []
+            (enc, enc_lengths), inter_logits = self.encode(speech, speech_lengths), []
         stats: dict[str, float | torch.Tensor] = {}
         loss = enc.new_zeros(())
         if self.ctc_weight > 0:
-            log_probs, loss_ctc = self._ctc_loss(enc, enc_lengths, text, text_lengths)
+            log_probs, loss_ctc = self._ctc_loss(self.ctc_head(enc), enc_lengths, text, text_lengths)
             stats["loss_ctc"] = loss_ctc.detach()
-            if intermediates:
-                inter = [self._ctc_loss(h, enc_lengths, text, text_lengths)[1] for h in intermediates]
+            if inter_logits:
+                inter = [self._ctc_loss(logits, enc_lengths, text, text_lengths)[1] for logits in inter_logits]
                 for number, loss_inter in zip(self.encoder.interctc_layer_idx, inter):
                     stats[f"loss_interctc_layer{number}"] = loss_inter.detach()
                 loss_ctc = (1 - self.interctc_weight) * loss_ctc + self.interctc_weight * sum(inter) / len(inter)
@@ -151,12 +151,12 @@ class HybridCTCAttentionModel(nn.Module):
         stats["loss"] = loss.detach()
         return loss, stats, batch_size
 
-    def _ctc_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
+    def _ctc_loss(self, logits: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
                   text_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC log-probabilities ``(B, T', V)`` of encodings ``enc (B, T', D)`` and their loss."""
-        log_probs = self.ctc_head(enc).float().log_softmax(-1)  # (B, T', V)
+        """CTC log-probabilities ``(B, T', V)`` of the CTC head's ``logits (B, T', V)`` and their loss."""
+        log_probs = logits.float().log_softmax(-1)  # (B, T', V)
         loss = self.ctc_loss(log_probs.transpose(0, 1), text.clamp_min(0), enc_lengths, text_lengths)
-        return log_probs, loss / (text_lengths.sum() if self.length_normalized_loss else enc.shape[0])
+        return log_probs, loss / (text_lengths.sum() if self.length_normalized_loss else logits.shape[0])
 
     def _attention_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
                         text_lengths: torch.Tensor) -> tuple[torch.Tensor, float, list[list[int]]]:

@@ -66,10 +66,12 @@ class InterCTCEncoder(nn.Module):
         ``ctc_head`` (``Linear(D, vocab)``) is needed, and only used, with self-conditioning."""
         return self._run_blocks(x, lengths, (), ctc_head)[:2]
 
-    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor, ctc_head: nn.Module | None = None
+    def forward_with_intermediates(self, x: torch.Tensor, lengths: torch.Tensor, ctc_head: nn.Module
                                    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` plus the outputs ``(B, T', D)`` of the blocks in ``interctc_layer_idx``
-        (before any conditioning is added), for intermediate CTC."""
+        """:meth:`forward` plus the CTC logits ``(B, T', V)`` of the blocks in ``interctc_layer_idx``:
+        ``ctc_head`` of each block's output (before any conditioning is added), for intermediate
+        CTC. With self-conditioning the same logits feed the next block, so the head runs once
+        per chosen block (a 5000-token head costs about as much as an encoder block)."""
         return self._run_blocks(x, lengths, self.interctc_layer_idx, ctc_head)
 
     def _run_blocks(self, x: torch.Tensor, lengths: torch.Tensor, keep: tuple[int, ...],
@@ -82,22 +84,24 @@ class InterCTCEncoder(nn.Module):
 
     def _after_block(self, number: int, x: torch.Tensor, keep: tuple[int, ...], intermediates: list[torch.Tensor],
                      ctc_head: nn.Module | None) -> torch.Tensor:
-        """After 1-based block ``number``: keep its output if ``number`` is in ``keep`` and, with
+        """After 1-based block ``number``: keep its CTC logits if ``number`` is in ``keep`` and, with
         self-conditioning, return ``x (B, T', D)`` plus the projected CTC posteriors."""
         conditioned = self.interctc_use_conditioning and number in self.interctc_layer_idx
         if number not in keep and not conditioned:
             return x
-        h = self._intermediate_output(x)
+        layer = self._conditioning_layer() if conditioned else None
+        if ctc_head is None:
+            need = "interctc_use_conditioning" if conditioned else "intermediate CTC"
+            raise ValueError(f"{type(self).__name__}: {need} needs the model's CTC head: call it with ctc_head=<the "
+                             "model's CTC head> (HybridCTCAttentionModel does)")
+        logits = ctc_head(self._intermediate_output(x))  # (B, T', V)
         if number in keep:
-            intermediates.append(h)
-        return self._condition(x, h, ctc_head) if conditioned else x
+            intermediates.append(logits)
+        return x + layer(logits.softmax(-1)) if layer is not None else x  # (B, T', D)
 
-    def _condition(self, x: torch.Tensor, h: torch.Tensor, ctc_head: nn.Module | None) -> torch.Tensor:
+    def _conditioning_layer(self) -> nn.Module:
         layer = getattr(self, "conditioning_layer", None)
         if layer is None:
             raise RuntimeError(f"{type(self).__name__} has interctc_use_conditioning but no conditioning_layer: build "
                                "it inside HybridCTCAttentionModel, which adds Linear(vocab_size, output_size)")
-        if ctc_head is None:
-            raise ValueError(f"{type(self).__name__} has interctc_use_conditioning: call it with ctc_head=<the "
-                             "model's CTC head> (HybridCTCAttentionModel.encode does)")
-        return x + layer(ctc_head(h).softmax(-1))  # (B, T', D)
+        return layer
