@@ -16,7 +16,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
@@ -34,9 +33,9 @@ from vocalis.train.callbacks import TrainCallbacks, build_callbacks
 from vocalis.train.callbacks.summary import plot_curves, summary_text, write_summary
 from vocalis.train.data import build_loader
 from vocalis.train.init_weights import apply_freeze, apply_init
+from vocalis.train.lightning_module import VocalisModule
 from vocalis.train.lora import apply_lora, merge_lora, save_adapter
 from vocalis.train.weights_io import read_weights
-from vocalis.train.lightning_module import VocalisModule
 
 log = logging.getLogger(__name__)
 

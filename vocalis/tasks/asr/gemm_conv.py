@@ -32,7 +32,6 @@ from torch import nn
 
 from vocalis.tasks.asr.autocast_function import apply_autocast
 
-
 # below this many input or output channels oneDNN's channels-last convolution is the faster one
 # (forward + backward on the 2-core AVX-512 Xeon: 32 channels, 5x5 stride 3, 8 against 28 ms;
 # 144 channels 50 against 74 ms; 256 channels, 3x3 stride 2, 35 against 30 ms and a 7 % faster

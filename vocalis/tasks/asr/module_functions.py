@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 
