@@ -143,17 +143,31 @@ def test_under_bfloat16_autocast_it_computes_and_backpropagates_as_nn_conv2d_doe
         torch.testing.assert_close(g, w, rtol=2e-2, atol=5e-2)
 
 
-def test_without_gradients_it_runs_onednns_forward(monkeypatch):
-    """Decoding and frozen fronts only need the forward, where oneDNN's is the faster one."""
-    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.GEMM_MIN_CHANNELS", 256)
+def test_calls_that_need_no_weight_gradient_run_onednns_forward(monkeypatch):
+    """Decoding and frozen fronts only need the forward (and maybe the input gradient), where
+    oneDNN's convolution is the faster one: the matrix product is kept for the weight gradient."""
+    monkeypatch.setattr("vocalis.tasks.asr.gemm_conv.GEMM_MIN_CHANNELS", 8)
     torch.manual_seed(0)
-    conv = GemmConv2d(256, 256, 3, 2).to(memory_format=torch.channels_last)
-    x = torch.randn(1, 256, 11, 9).contiguous(memory_format=torch.channels_last)
-    onednn = nn.functional.conv2d(x, conv.weight, conv.bias, 2)
-    with torch.no_grad():
-        assert torch.equal(conv(x), onednn)
-    conv.requires_grad_(False)
-    frozen = conv(x)
-    assert frozen.grad_fn is None and torch.equal(frozen, onednn.detach())
-    conv.requires_grad_(True)
+    conv = GemmConv2d(8, 8, 3, 2).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(8, 8, 3, 2)
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 8, 11, 9).contiguous(memory_format=torch.channels_last)
+
+    def product(*args):
+        raise AssertionError("the matrix product ran for a call that needs no weight gradient")
+
+    with monkeypatch.context() as m:
+        m.setattr(_GemmConv2dFunction, "apply", product)
+        with torch.no_grad():
+            torch.testing.assert_close(conv(x), ref(x))
+        with torch.inference_mode():
+            torch.testing.assert_close(conv(x), ref(x))
+        conv.weight.requires_grad_(False)  # a frozen front whose input still needs its gradient
+        ref.weight.requires_grad_(False)
+        x_grad = x.clone().requires_grad_()
+        got = torch.autograd.grad(conv(x_grad).sum(), [x_grad, conv.bias])
+        want = torch.autograd.grad(ref(x_grad).sum(), [x_grad, ref.bias])
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+    conv.weight.requires_grad_(True)
     assert type(conv(x).grad_fn).__name__ == "_GemmConv2dFunctionBackward"

@@ -129,10 +129,12 @@ def test_self_conditioning_adds_the_projected_ctc_posteriors_after_the_chosen_bl
         for h in hooks:
             h.remove()
         x1 = block1_out[0]  # (B, T', D)
-        posteriors = model.ctc_head(encoder._intermediate_output(x1)).softmax(-1)  # (B, T', V)
-        feedback = encoder.conditioning_layer(posteriors)
+        logits1 = model.ctc_head(encoder._intermediate_output(x1))  # (B, T', V), before the feedback is added
+        feedback = encoder.conditioning_layer(logits1.softmax(-1))
+        enc_with, _, inter = encoder.forward_with_intermediates(b["speech"], b["speech_lengths"], model.ctc_head)
         encoder.interctc_use_conditioning = False
         unconditioned, _ = encoder(b["speech"], b["speech_lengths"])
+    assert torch.equal(enc_with, enc) and len(inter) == 1 and torch.equal(inter[0], logits1)
     assert feedback.abs().mean() > 0.1 * x1.abs().mean()
     assert torch.allclose(block2_in[0], x1 + feedback, atol=1e-6)
     assert not torch.allclose(enc, unconditioned, atol=1e-3)  # decoding (encode) sees the conditioned encoder
@@ -146,6 +148,21 @@ def test_training_runs_the_ctc_head_once_per_conditioned_block_and_once_on_the_o
     model.ctc_head.register_forward_hook(lambda _m, inputs, _out: calls.append(inputs[0].shape))
     model(**batch())
     assert len(calls) == 3
+
+
+def test_an_encoder_returning_encodings_as_intermediates_is_refused():
+    """forward_with_intermediates returns CTC logits; an encoder that returns its block outputs
+    (B, T', D) would otherwise be scored as if they were logits."""
+    model = model_with(ConformerEncoder, [1], interctc_weight=0.3)
+    plain = model.encoder.forward_with_intermediates
+
+    def encodings_instead(x, lengths, ctc_head):
+        enc, enc_lengths, _ = plain(x, lengths, ctc_head)
+        return enc, enc_lengths, [enc]
+
+    model.encoder.forward_with_intermediates = encodings_instead
+    with pytest.raises(ValueError, match=r"intermediates of shape \(2, \d+, 32\).*CTC logits \(B, T', 12\)"):
+        model(**batch())
 
 
 def test_self_conditioning_trains_the_conditioning_layer_and_int8_decodes_it():

@@ -19,10 +19,11 @@ matrix for the weight gradient, at ``kh kw / (sh sw)`` = 2.25x the input's memor
 training step is 2 % faster on the bench model: the gather is a copy of 17 MB per
 2-utterance chunk). Blocked inputs are gathered again in the backward pass.
 
-Calls that no gradient will flow from (decoding, a frozen front) run oneDNN's forward: it runs
-near the matrix-product speed on the Xeon (above) and 1.2-1.25x faster than it on a Zen 4, where torch's MKL runs
-float32 products at 165-175 GFLOP/s and oneDNN at 205-215 (one 2.6 s utterance: 6.9 against
-8.5 ms). That made the bench's CTC greedy decoding 1.1x faster there.
+Calls that need no weight gradient (decoding, a frozen front) run oneDNN's forward: it runs
+near the matrix-product speed on the Xeon (above) and 1.2-1.25x faster than the product on a
+Zen 4, where torch's MKL runs float32 products at 165-175 GFLOP/s and oneDNN at 205-215 (one
+2.6 s utterance: 6.9 against 8.5 ms). That made the bench's CTC greedy decoding 1.1x faster
+there.
 """
 
 from __future__ import annotations
@@ -130,20 +131,14 @@ class _GemmConv2dFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
-def _needs_grad(x: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """Whether autograd will ask this call for a gradient. Without one (decoding, a frozen
-    front) only the forward runs, and oneDNN's is the faster one: the matrix product pays
-    off through its weight gradient."""
-    return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in conv.parameters()))
-
-
 class GemmConv2d(nn.Conv2d):
     """``nn.Conv2d`` (no padding, dilation or groups) that runs on CPU as :mod:`one matrix
     product <vocalis.tasks.asr.gemm_conv>`; ``(B, C, H, W) -> (B, O, H', W')`` channels-last.
 
     Same parameters and state-dict keys as ``nn.Conv2d``, whose own forward it uses on other
-    devices and below :data:`GEMM_MIN_CHANNELS` channels. Keep its weight channels-last
-    (``module.to(memory_format=torch.channels_last)``).
+    devices, below :data:`GEMM_MIN_CHANNELS` channels and for calls that need no weight
+    gradient. Keep its weight channels-last (``module.to(memory_format=torch.channels_last)``):
+    the output is channels-last through it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
@@ -155,7 +150,8 @@ class GemmConv2d(nn.Conv2d):
             raise ValueError(f"GemmConv2d: input {tuple(x.shape)} is smaller than the kernel "
                              f"{tuple(self.kernel_size)} in height or width")
         if (x.dim() != 4 or x.device.type != "cpu" or not x.is_floating_point() or x.numel() == 0
-                or min(self.in_channels, self.out_channels) < GEMM_MIN_CHANNELS or not _needs_grad(x, self)):
+                or min(self.in_channels, self.out_channels) < GEMM_MIN_CHANNELS
+                or not (torch.is_grad_enabled() and self.weight.requires_grad)):  # the product pays off in dW only
             return super().forward(x)
         x = x.contiguous(memory_format=torch.channels_last)
         weight = self.weight.contiguous(memory_format=torch.channels_last)

@@ -56,6 +56,15 @@ def check_interctc_weight(weight: float, ctc_weight: float, encoder: nn.Module) 
                          f"(this one is {type(encoder).__name__})")
 
 
+def check_intermediate_logits(logits: list[torch.Tensor], vocab_size: int, encoder: nn.Module) -> None:
+    """``forward_with_intermediates`` must return CTC logits ``(B, T', vocab_size)``, not encodings."""
+    bad = [tuple(x.shape) for x in logits if x.shape[-1] != vocab_size]
+    if bad:
+        raise ValueError(f"{type(encoder).__name__}.forward_with_intermediates returned intermediates of shape "
+                         f"{bad[0]}; it must return the chosen blocks' CTC logits (B, T', {vocab_size}): apply the "
+                         "ctc_head it is given to each block's output (see vocalis.tasks.asr.intermediate_ctc)")
+
+
 def check_conditioning(interctc_weight: float, encoder: nn.Module) -> bool:
     """Whether the encoder is self-conditioned; it must then also train the intermediate CTC posteriors it feeds back."""
     if not getattr(encoder, "interctc_use_conditioning", False):
@@ -134,7 +143,9 @@ class HybridCTCAttentionModel(nn.Module):
             log_probs, loss_ctc = self._ctc_loss(self.ctc_head(enc), enc_lengths, text, text_lengths)
             stats["loss_ctc"] = loss_ctc.detach()
             if inter_logits:
+                check_intermediate_logits(inter_logits, self.vocab_size, self.encoder)
                 inter = [self._ctc_loss(logits, enc_lengths, text, text_lengths)[1] for logits in inter_logits]
+                del inter_logits  # (B, T', V) each: not kept through the decoder's pass
                 for number, loss_inter in zip(self.encoder.interctc_layer_idx, inter):
                     stats[f"loss_interctc_layer{number}"] = loss_inter.detach()
                 loss_ctc = (1 - self.interctc_weight) * loss_ctc + self.interctc_weight * sum(inter) / len(inter)
