@@ -97,7 +97,7 @@ class InterCTCEncoder(nn.Module):
         logits = ctc_head(self._intermediate_output(x))  # (B, T', V)
         if number in keep:
             intermediates.append(logits)
-        return x + layer(logits.softmax(-1)) if layer is not None else x  # (B, T', D)
+        return x + layer(logits.softmax(-1)) if conditioned else x  # (B, T', D)
 
     def _conditioning_layer(self) -> nn.Module:
         layer = getattr(self, "conditioning_layer", None)
