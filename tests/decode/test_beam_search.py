@@ -1,4 +1,5 @@
-"""Joint CTC/attention beam search: exact on a tiny problem, batch-independent, n-best ordered."""
+"""Joint CTC/attention beam search: exact on a tiny problem, batch-independent, n-best ordered, and
+its length knobs (maxlenratio, minlenratio, penalty) doing what they say."""
 
 import itertools
 import math
@@ -95,3 +96,55 @@ def test_bad_options_name_the_fix():
         BeamSearchOptions(ctc_weight=1.0)
     with pytest.raises(ValueError, match="nbest"):
         BeamSearchOptions(beam_size=2, nbest=3)
+
+
+def eos_biased(bias: float) -> tuple[TransformerDecoder, torch.nn.Linear]:
+    """:func:`peaked` with ``bias`` added to the decoder's ``<eos>`` logit (> 0: wants to end)."""
+    decoder, ctc_head = peaked(4, vocab=12)
+    with torch.no_grad():
+        decoder.output.bias[11] += bias
+    return decoder, ctc_head
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3])
+def test_maxlenratio_caps_the_hypothesis_length_at_ratio_times_frames(lam):
+    decoder, ctc_head = eos_biased(-30.0)  # never ends on its own
+    enc = torch.randn(1, 10, D)
+    with torch.no_grad():
+        hyps = beam_search(decoder, ctc_head if lam else None, enc, torch.tensor([10]), 11,
+                           BeamSearchOptions(beam_size=3, ctc_weight=lam, nbest=3, maxlenratio=0.3))[0]
+    assert [len(h.tokens) for h in hyps] == [3, 3, 3]  # int(0.3 * 10), finished as they are
+
+
+def test_minlenratio_keeps_eos_out_until_ratio_times_frames():
+    decoder, _ = eos_biased(30.0)  # ends at once if it may
+    enc = torch.randn(1, 10, D)
+    with torch.no_grad():
+        free = beam_search(decoder, None, enc, torch.tensor([10]), 11, BeamSearchOptions(beam_size=3, ctc_weight=0.0))
+        held = beam_search(decoder, None, enc, torch.tensor([10]), 11,
+                           BeamSearchOptions(beam_size=3, ctc_weight=0.0, minlenratio=0.5))
+    assert free[0][0].tokens == []
+    assert len(held[0][0].tokens) == 5  # int(0.5 * 10)
+
+
+@pytest.mark.parametrize("penalty, length", [(50.0, 4), (-50.0, 0)])
+def test_penalty_is_a_per_token_length_bonus(penalty, length):
+    decoder, ctc_head = peaked(0)
+    torch.manual_seed(5)
+    enc = torch.randn(1, 8, D)
+    opts = BeamSearchOptions(beam_size=4, ctc_weight=0.3, penalty=penalty, maxlenratio=0.5)  # at most 4 tokens
+    with torch.no_grad():
+        best = beam_search(decoder, ctc_head, enc, torch.tensor([8]), EOS, opts)[0][0]
+    assert len(best.tokens) == length
+
+
+def test_score_adds_the_penalty_once_per_token_and_once_for_eos():
+    decoder, ctc_head = peaked(0)
+    torch.manual_seed(5)
+    enc = torch.randn(1, 3, D)  # as in the exhaustive test: the beam finds the best hypothesis
+    with torch.no_grad():
+        best = beam_search(decoder, ctc_head, enc, torch.tensor([3]), EOS,
+                           BeamSearchOptions(beam_size=16, ctc_weight=0.3, penalty=0.25, pre_beam_ratio=4))[0][0]
+        expected = joint_score(decoder, ctc_head, enc, best.tokens, False, 0.3) + 0.25 * (len(best.tokens) + 1)
+    assert len(best.tokens) < 3  # ended by <eos> (3 tokens would be the frame cap)
+    assert best.score == pytest.approx(expected, abs=1e-4)

@@ -43,8 +43,10 @@ class BeamSearchOptions:
     """Decoding knobs (the ``decode:`` block of inference.yaml).
 
     ``ctc_weight`` 0 gives attention-only beam search. ``maxlenratio`` 0 allows as many
-    tokens as encoder frames; > 0 caps at ``ratio * frames``. ``penalty`` is added per token
-    (a length bonus when positive).
+    tokens as encoder frames; > 0 caps at ``ratio * frames`` (hypotheses still running there end
+    as they are). ``minlenratio`` keeps ``<eos>`` out before ``ratio * frames`` tokens.
+    ``penalty`` is added per token, ``<eos>`` included, as ESPnet's length bonus (a bonus for
+    longer hypotheses when positive).
     """
 
     beam_size: int = 10
