@@ -65,8 +65,9 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="audio files, folders of audio files, or wav.scp lists")
     parser.add_argument("--batch_size", type=int, default=None, help="files per model call (default: the bundle's)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
-                        help="autocast precision of the network (default: the bundle's)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16", "int8"), default=None,
+                        help="precision of the network: autocast to bfloat16/float16, or int8 (CPU; the "
+                             "bundle's recorded int8 ranges) (default: the bundle's)")
     parser.add_argument("--trust_user_code", action="store_true",
                         help="allow a bundle that carries recipe code (src/) to run it")
 

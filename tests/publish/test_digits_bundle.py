@@ -1,7 +1,9 @@
-"""pack the tiny digits model, load the bundle anywhere, transcribe with it; tampering is refused."""
+"""pack the tiny digits model, load the bundle anywhere, transcribe with it (float32 and int8);
+tampering is refused."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,10 @@ from safetensors.torch import load_file
 from vocalis.cli import main
 from vocalis.data.audio import load_audio
 from vocalis.infer.scp import read_scp
+from vocalis.infer.speech2text import Speech2Text
 from vocalis.publish import BundleIntegrityError, InferenceModel
+from vocalis.publish.pack import PackRequest, write_bundle
+from vocalis.stages import pack as pack_stage
 from vocalis.stages.runner import run_stages
 
 
@@ -33,8 +38,9 @@ def all_strings(node):
 def test_bundle_holds_weights_configs_tokenizer_stats_and_card(packed):
     recipe, bundle, _ = packed
     assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()) == [
-        "README.md", "config.yaml", "inference.yaml", "meta.yaml", "metrics.json", "model.safetensors",
-        "stats/train/feats_stats.npz", "tokenizer/tokenizer.model", "tokenizer/tokens.txt"]  # no src/: built-in model
+        "README.md", "config.yaml", "inference.yaml", "int8_ranges.json", "meta.yaml", "metrics.json",
+        "model.safetensors", "stats/train/feats_stats.npz", "tokenizer/tokenizer.model",
+        "tokenizer/tokens.txt"]  # no src/: built-in model
     weights = load_file(str(bundle / "model.safetensors"))
     source = torch.load(next(recipe.exp_dir.glob("*.ave_*best.pth")), weights_only=True)
     assert weights.keys() == source.keys() and all(torch.equal(weights[k], source[k]) for k in source)
@@ -45,8 +51,9 @@ def test_bundle_holds_weights_configs_tokenizer_stats_and_card(packed):
     assert config["tokenizer"]["save_path"] == "tokenizer" and "dataset" not in config
     meta = yaml.safe_load((bundle / "meta.yaml").read_text())
     assert meta["needs_user_code"] is False and meta["versions"]["torch"] == torch.__version__
-    assert set(meta["files"]) == {"README.md", "config.yaml", "inference.yaml", "metrics.json", "model.safetensors",
-                                  "stats/train/feats_stats.npz", "tokenizer/tokenizer.model", "tokenizer/tokens.txt"}
+    assert set(meta["files"]) == {"README.md", "config.yaml", "inference.yaml", "int8_ranges.json", "metrics.json",
+                                  "model.safetensors", "stats/train/feats_stats.npz", "tokenizer/tokenizer.model",
+                                  "tokenizer/tokens.txt"}
     wer = json.loads((recipe.inference_dir("inference") / "metrics.json").read_text())["WER"]
     card = (bundle / "README.md").read_text()
     for test, values in wer.items():
@@ -105,3 +112,45 @@ def test_transcribe_cli_prints_ids_and_texts(packed, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == [f"first\t{hyp['test_000001']}", f"second\t{hyp['test_000000']}"]
     with pytest.raises(ValueError, match="two inputs get the id 'test_000000'"):
         main(["transcribe", str(bundle), str(audio / "test_000000.flac"), str(tmp_path / "test_000000.flac")])
+
+
+def test_int8_from_the_bundle_decodes_like_the_experiments_int8_model(packed, tmp_path, capsys):
+    """The ranges recorded at pack time are the ones the experiment records on its valid split, so
+    the moved bundle's int8 copy is the experiment's, without the training data."""
+    recipe, bundle, _ = packed
+    source = recipe.exp_dir / yaml.safe_load((bundle / "meta.yaml").read_text())["source_checkpoint"]
+    node = yaml.safe_load((bundle / "inference.yaml").read_text())["model"]
+    experiment = Speech2Text(recipe.exp_dir, checkpoint=str(source), decode=node.get("decode", "ctc_greedy"),
+                             dtype="int8")
+    assert "`--dtype int8`" in (bundle / "README.md").read_text()
+    recorded = json.loads((bundle / "int8_ranges.json").read_text())
+    assert recorded == Speech2Text(recipe.exp_dir, checkpoint=str(source)).record_int8_ranges()
+    assert recorded and all(r > 0 for ranges in recorded.values() for r in ranges)
+
+    moved = shutil.copytree(bundle, tmp_path / "elsewhere" / "bundle")
+    audio = sorted((recipe.path / "data/audio/test").glob("*.flac"))
+    texts = [o["text"] for o in InferenceModel.from_packed(moved, dtype="int8")(audio)]
+    assert texts == [o["text"] for o in experiment([load_audio(p)[0] for p in audio])]
+    assert main(["transcribe", str(moved), str(recipe.path / "data/audio/test"), "--dtype", "int8"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{p.stem}\t{t}" for p, t in zip(audio, texts)]
+
+
+def test_a_bundle_packed_without_the_valid_split_says_how_to_get_int8(packed, tmp_path, caplog):
+    recipe, bundle, _ = packed
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    config = yaml.safe_load((recipe.exp_dir / "config.yaml").read_text())
+    config["dataset"]["valid"][0]["data_src_args"]["manifest_dir"] = str(tmp_path / "gone")
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    checkpoint = shutil.copy(recipe.exp_dir / yaml.safe_load((bundle / "meta.yaml").read_text())["source_checkpoint"],
+                             exp)
+    request = PackRequest(exp_dir=exp, checkpoint=Path(checkpoint), model_node={"decode": "ctc_greedy"},
+                          recipe="digits/asr")
+    request.int8_ranges = pack_stage._int8_ranges(request)
+    assert request.int8_ranges is None
+    assert "will not decode with dtype int8" in caplog.text and "dataset.valid" in caplog.text
+    float_only = write_bundle(request, tmp_path / "bundle")
+    assert not (float_only / "int8_ranges.json").exists() and "int8" not in (float_only / "README.md").read_text()
+    assert InferenceModel.from_packed(float_only)(sorted((recipe.path / "data/audio/test").glob("*.flac"))[0])["text"]
+    with pytest.raises(FileNotFoundError, match="pack it again where the training data is, or use dtype float32"):
+        InferenceModel.from_packed(float_only, dtype="int8")

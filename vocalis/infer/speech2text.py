@@ -25,6 +25,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 INT8_CALIBRATION_UTTERANCES = 32
 
 
+class Int8CalibrationDataError(RuntimeError):
+    """The valid split that int8 records its activation ranges on cannot be read (or is empty)."""
+
+
 def parse_decode(decode: str | dict) -> tuple[str, BeamSearchOptions | None]:
     """``ctc_greedy``, ``beam`` or ``{method: beam, beam_size: .., ctc_weight: .., penalty: ..,
     maxlenratio: .., nbest: ..}`` -> (method, beam options)."""
@@ -82,13 +86,16 @@ class Speech2Text:
             ``int8`` (CPU only) decodes with an int8 copy of the model whose conv-front ranges
             are recorded on the first 32 utterances of the experiment's valid split
             (:mod:`vocalis.infer.int8`); ~1.5x faster CTC greedy decoding on AVX2.
+        int8_ranges: with ``dtype: int8``, conv-front ranges recorded earlier
+            (:meth:`record_int8_ranges`; a bundle keeps them), so the valid split need not be
+            readable here.
 
     ``model(speech)`` with a ``(N,)`` float waveform returns ``{"text": str}``;
     with a list of waveforms it returns a list of such dicts, decoded as one padded batch.
     """
 
     def __init__(self, exp_dir: str | Path, checkpoint: str = "best", device: str = "cpu",
-                 decode: str | dict = "ctc_greedy", dtype: str = "float32"):
+                 decode: str | dict = "ctc_greedy", dtype: str = "float32", int8_ranges: dict | None = None):
         self.method, self.beam_options = parse_decode(decode)
         if dtype not in DTYPES:
             raise ValueError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
@@ -108,7 +115,7 @@ class Speech2Text:
             warn_if_bfloat16_is_slow("model.dtype: bfloat16", "model.dtype: float32 (or int8 for CTC greedy)")
         self.model.to(self.device).eval()
         if dtype == "int8":
-            self.model = self._int8_copy()
+            self.model = self._int8_copy(int8_ranges if int8_ranges is not None else self.record_int8_ranges())
         if self.method == "beam" and getattr(self.model, "decoder", None) is None:
             raise ValueError(f"decode: beam needs a model with an attention decoder; {type(self.model).__name__} "
                              "has none (use decode: ctc_greedy)")
@@ -137,11 +144,11 @@ class Speech2Text:
         load_weights(model, state, path)
         return model, path
 
-    def _int8_copy(self) -> torch.nn.Module:
-        """The model quantized by :func:`~vocalis.infer.int8.quantize_int8`, its conv-front
-        ranges recorded on the first utterances of the valid split in ``config.yaml``."""
+    def record_int8_ranges(self) -> dict[str, list[float]]:
+        """The conv fronts' activation ranges (:func:`~vocalis.infer.int8.recording_front_ranges`)
+        over the first utterances of the valid split in ``config.yaml``, through this float model."""
         from vocalis.data.organizer import DataOrganizer
-        from vocalis.infer.int8 import quantize_int8, recording_front_ranges
+        from vocalis.infer.int8 import recording_front_ranges
 
         if self.device.type != "cpu":
             raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
@@ -150,14 +157,23 @@ class Speech2Text:
             valid = DataOrganizer(self.cfg.dataset, self.cfg.recipe_dir).split("valid")
             waves = [valid[i]["speech"] for i in range(min(INT8_CALIBRATION_UTTERANCES, len(valid)))]
         except (OSError, KeyError, ValueError) as err:
-            raise RuntimeError(f"model.dtype int8 records its activation ranges on {where}, which cannot be "
-                               f"read here ({err}); make that data reachable or use dtype float32") from err
+            raise Int8CalibrationDataError(f"model.dtype int8 records its activation ranges on {where}, which "
+                                           f"cannot be read here ({err}); make that data reachable or use dtype "
+                                           "float32") from err
         if not waves:
-            raise ValueError(f"model.dtype int8 records its activation ranges on {where}, which is empty")
+            raise Int8CalibrationDataError(f"model.dtype int8 records its activation ranges on {where}, which is empty")
         with recording_front_ranges(self.model) as ranges, torch.inference_mode():
             for i in range(0, len(waves), 8):
                 frame_logits(self.model, collate([{"speech": self.pipeline.features(w)} for w in waves[i:i + 8]]))
         log.info("int8: activation ranges from %d utterances of %s", len(waves), where)
+        return ranges
+
+    def _int8_copy(self, ranges: dict[str, list[float]]) -> torch.nn.Module:
+        """The model quantized by :func:`~vocalis.infer.int8.quantize_int8` with ``ranges``."""
+        from vocalis.infer.int8 import quantize_int8
+
+        if self.device.type != "cpu":
+            raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
         return quantize_int8(self.model, ranges)
 
     @torch.inference_mode()

@@ -7,6 +7,7 @@ recipe's own: the bundle is rebuilt into the same :class:`Speech2Text` the infer
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -35,6 +36,18 @@ def _absolute_config(bundle: Path, recipe_dir: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)  # interpolations see the bundle's paths
 
 
+def _int8_ranges(bundle: Path) -> dict:
+    """The int8 conv-front ranges the pack stage recorded for this bundle's weights."""
+    from vocalis.publish.pack import INT8_RANGES_FILE
+
+    path = bundle / INT8_RANGES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{bundle} has no {INT8_RANGES_FILE}: it was packed where the valid split could "
+                                "not be read, so it cannot decode with dtype int8; pack it again where the training "
+                                "data is, or use dtype float32")
+    return json.loads(path.read_text())
+
+
 class InferenceModel:
     """A bundle loaded for inference; build it with :meth:`from_packed`.
 
@@ -57,7 +70,8 @@ class InferenceModel:
             device: torch device.
             decode: decoding settings instead of the bundle's (e.g. ``ctc_greedy``).
             batch_size: waveforms per model call for lists of inputs; default: the bundle's.
-            dtype: ``float32`` / ``bfloat16`` / ``float16`` autocast; default: the bundle's.
+            dtype: ``float32`` / ``bfloat16`` / ``float16`` autocast, or ``int8`` (CPU: an int8 copy
+                quantized with the bundle's ``int8_ranges.json``); default: the bundle's.
 
         Raises:
             BundleIntegrityError: a file differs from meta.yaml (changed, missing or added).
@@ -71,6 +85,8 @@ class InferenceModel:
                                      "trust it")
         settings = yaml.safe_load((bundle / "inference.yaml").read_text()) or {}
         node = settings.get("model") or {}
+        dtype = dtype or node.get("dtype", "float32")
+        int8_ranges = _int8_ranges(bundle) if dtype == "int8" else None
         from vocalis.infer.speech2text import Speech2Text
 
         with tempfile.TemporaryDirectory(prefix="vocalis_bundle_") as tmp:
@@ -81,7 +97,7 @@ class InferenceModel:
             torch.save(load_file(str(bundle / node.get("checkpoint", "model.safetensors"))), exp / "model.pth")
             speech2text = Speech2Text(exp, checkpoint=str(exp / "model.pth"), device=device,
                                       decode=decode if decode is not None else node.get("decode", "ctc_greedy"),
-                                      dtype=dtype or node.get("dtype", "float32"))
+                                      dtype=dtype, int8_ranges=int8_ranges)
         rate = int((cfg.get("frontend") or {}).get("sample_rate", 16000))
         return cls(speech2text, bundle, meta, rate, int(batch_size or settings.get("batch_size") or 16))
 

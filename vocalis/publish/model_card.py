@@ -46,6 +46,10 @@ def render_model_card(request: Any, exp_config: dict, model_node: dict, n_params
         f"vocalis transcribe path/to/this/folder audio/ {'--trust_user_code' if needs_src else ''}".rstrip(),
         "```", "",
     ]
+    if request.int8_ranges is not None:
+        lines += ["On CPU, `dtype=\"int8\"` (CLI: `--dtype int8`) decodes with an int8 copy of the model, "
+                  "quantized with the activation ranges in `int8_ranges.json` (recorded on the valid split when "
+                  "it was packed); compare its WER with float32 on your own data first.", ""]
     if needs_src:
         lines += ["The model is defined by the recipe code in `src/`; loading it runs that code, so it is "
                   "refused unless you pass `trust_user_code=True`.", ""]

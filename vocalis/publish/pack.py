@@ -7,6 +7,7 @@
       tokenizer/                 tokenizer.model, tokens.txt
       stats/train/feats_stats.npz  global feature statistics (normalize: global_mvn)
       metrics.json               the measure stage's results, when there are any
+      int8_ranges.json           conv-front activation ranges for dtype int8 (recorded at pack time)
       src/                       the recipe's code, only when the model needs it (_target_: src....)
       README.md                  the model card
       meta.yaml                  versions and the sha256 of every file above
@@ -16,6 +17,7 @@ The bundle is built in ``<out_dir>.partial`` and renamed into place when complet
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ USER_CODE_PACKAGES = ("src.", "dataset.")
 DROPPED_SECTIONS = ("dataset", "create_dataset")  # where the training data was: not part of a model
 TOKENIZER_FILES = ("tokenizer.model", "tokens.txt")
 STATS_FILE = "stats/train/feats_stats.npz"
+INT8_RANGES_FILE = "int8_ranges.json"
 
 
 @dataclass
@@ -45,6 +48,9 @@ class PackRequest:
         recipe: ``<recipe>/<system>`` for the model card.
         metrics_file: ``metrics.json`` of the measure stage, if it exists.
         include_src: ``auto``, True or False.
+        int8_ranges: :meth:`~vocalis.infer.speech2text.Speech2Text.record_int8_ranges` of the
+            checkpoint, so the bundle decodes with ``dtype: int8`` away from the training data;
+            None leaves them out.
     """
 
     exp_dir: Path
@@ -55,6 +61,7 @@ class PackRequest:
     include_src: str | bool = "auto"
     inference_settings: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
+    int8_ranges: dict | None = None
 
 
 def user_code_targets(node: Any) -> list[str]:
@@ -136,6 +143,8 @@ def write_bundle(request: PackRequest, out_dir: str | Path) -> Path:
         shutil.copy2(stats, tmp / STATS_FILE)
     if request.metrics_file is not None and request.metrics_file.is_file():
         shutil.copy2(request.metrics_file, tmp / "metrics.json")
+    if request.int8_ranges is not None:
+        (tmp / INT8_RANGES_FILE).write_text(json.dumps(request.int8_ranges, indent=1) + "\n")
     if needs_src:
         _copy_src(recipe_dir, tmp)
     n_params = sum(v.numel() for v in state.values())

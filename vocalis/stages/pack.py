@@ -1,5 +1,9 @@
 """Stage pack: the inference config's model as a bundle folder (see :mod:`vocalis.publish.pack`).
 
+The bundle also keeps the int8 activation ranges of its weights, recorded here on the valid
+split (a few seconds), so it decodes with ``dtype: int8`` where that data is not; where the
+valid split cannot be read, the bundle is made without them and the log says so.
+
 A bundle that matches this config, checkpoint and results is kept; one made from other
 weights or settings is replaced only with ``pack.overwrite: true``.
 """
@@ -43,6 +47,16 @@ def _request(ctx: RunContext) -> PackRequest:
                        card={"name": cfg.pack.name, "description": cfg.pack.description, "license": cfg.pack.license})
 
 
+def _int8_ranges(request: PackRequest) -> dict | None:
+    """The checkpoint's int8 conv-front ranges, or None (logged) when the valid split cannot be read."""
+    from vocalis.infer.speech2text import Int8CalibrationDataError, Speech2Text
+
+    try:
+        return Speech2Text(request.exp_dir, checkpoint=str(request.checkpoint)).record_int8_ranges()
+    except Int8CalibrationDataError as err:
+        log.warning("packing without int8 ranges, so the bundle will not decode with dtype int8: %s", err)
+        return None
+
 
 def run(ctx: RunContext) -> Path:
     cfg = ctx.config("publication", "pack")
@@ -61,6 +75,7 @@ def run(ctx: RunContext) -> Path:
             raise FileExistsError(f"{out_dir} holds a bundle of other weights, settings or results; delete it, run "
                                   "with publication.pack.overwrite=true, or set another publication.pack.out_dir")
     marker.clear()
+    request.int8_ranges = _int8_ranges(request)
     write_bundle(request, out_dir)
     marker.write(fp, checkpoint=str(request.checkpoint))
     log.info("packed %s (weights %s) into %s", request.recipe, request.checkpoint.name, out_dir)
