@@ -96,6 +96,12 @@ def test_pack_again_skips_and_other_settings_need_overwrite(packed):
     assert (bundle / "meta.yaml").stat().st_mtime_ns == before
     with pytest.raises(FileExistsError, match="publication.pack.overwrite=true"):
         run_stages(recipe.path, ["pack"], files, recipe.overrides + ["publication.pack.license=MIT"])
+    # a bundle packed without int8 ranges (valid split unreadable then) is packed again, without overwrite
+    ranges = (bundle / "int8_ranges.json").read_text()
+    (bundle / "int8_ranges.json").unlink()
+    assert run_stages(recipe.path, ["pack"], files, recipe.overrides)["pack"] == bundle
+    assert (bundle / "int8_ranges.json").read_text() == ranges
+    InferenceModel.from_packed(bundle)  # meta.yaml lists it again
 
 
 def test_transcribe_cli_prints_ids_and_texts(packed, tmp_path, capsys):

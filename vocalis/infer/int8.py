@@ -40,7 +40,8 @@ from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 FrontRanges = dict[str, list[float]]  # Conv2dSubsampling's module name -> max after each ReLU
 
 
-def _fronts(model: nn.Module) -> list[tuple[str, Conv2dSubsampling]]:
+def conv_fronts(model: nn.Module) -> list[tuple[str, Conv2dSubsampling]]:
+    """``(name, module)`` of every conv front of ``model``: the modules whose int8 copy needs ranges."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2dSubsampling)]
 
 
@@ -50,7 +51,7 @@ def recording_front_ranges(model: nn.Module) -> Iterator[FrontRanges]:
     value after each ReLU (the inputs of the int8 convolutions and the front's output)."""
     ranges: FrontRanges = {}
     handles = []
-    for name, front in _fronts(model):
+    for name, front in conv_fronts(model):
         relus = [m for m in front.conv if isinstance(m, nn.ReLU)]
         ranges[name] = [0.0] * len(relus)
         for k, relu in enumerate(relus):
@@ -144,7 +145,7 @@ def quantize_int8(model: nn.Module, ranges: FrontRanges) -> nn.Module:
         raise ValueError("int8 inference runs on CPU only; move the model to cpu (device: cpu)")
     with _quiet_torch_ao():
         fast = copy.deepcopy(model).eval()
-        for name, front in _fronts(fast):
+        for name, front in conv_fronts(fast):
             if name not in ranges:
                 raise KeyError(f"no int8 ranges for conv front {name!r} (have {sorted(ranges)}); record them "
                                "with recording_front_ranges on this model")

@@ -146,12 +146,15 @@ class Speech2Text:
 
     def record_int8_ranges(self) -> dict[str, list[float]]:
         """The conv fronts' activation ranges (:func:`~vocalis.infer.int8.recording_front_ranges`)
-        over the first utterances of the valid split in ``config.yaml``, through this float model."""
+        over the first utterances of the valid split in ``config.yaml``, through this float model;
+        ``{}`` without reading data for a model with no conv front (its int8 copy needs none)."""
         from vocalis.data.organizer import DataOrganizer
-        from vocalis.infer.int8 import recording_front_ranges
+        from vocalis.infer.int8 import conv_fronts, recording_front_ranges
 
         if self.device.type != "cpu":
             raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
+        if not conv_fronts(self.model):
+            return {}
         where = f"{self.exp_dir}/config.yaml dataset.valid"
         try:
             valid = DataOrganizer(self.cfg.dataset, self.cfg.recipe_dir).split("valid")

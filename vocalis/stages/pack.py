@@ -2,7 +2,8 @@
 
 The bundle also keeps the int8 activation ranges of its weights, recorded here on the valid
 split (a few seconds), so it decodes with ``dtype: int8`` where that data is not; where the
-valid split cannot be read, the bundle is made without them and the log says so.
+valid split cannot be read, the bundle is made without them, the log says so, and the next
+pack run of the same bundle tries again.
 
 A bundle that matches this config, checkpoint and results is kept; one made from other
 weights or settings is replaced only with ``pack.overwrite: true``.
@@ -17,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from vocalis.config.loading import to_plain
-from vocalis.publish.pack import PackRequest, write_bundle
+from vocalis.publish.pack import INT8_RANGES_FILE, PackRequest, write_bundle
 from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, file_fingerprint, fingerprint
 
@@ -68,10 +69,12 @@ def run(ctx: RunContext) -> Path:
                      file_fingerprint(metrics) if metrics else None)
     marker = DoneMarker(out_dir.parent, f"pack_{out_dir.name}")
     if (out_dir / "meta.yaml").is_file():
-        if marker.matches(fp):
+        if marker.matches(fp) and (out_dir / INT8_RANGES_FILE).is_file():
             log.info("%s is up to date with this config, checkpoint and results, skipping", out_dir)
             return out_dir
-        if not cfg.pack.overwrite:
+        if marker.matches(fp):  # packed where the valid split could not be read: try again
+            log.info("%s has no int8 ranges; packing it again to record them", out_dir)
+        elif not cfg.pack.overwrite:
             raise FileExistsError(f"{out_dir} holds a bundle of other weights, settings or results; delete it, run "
                                   "with publication.pack.overwrite=true, or set another publication.pack.out_dir")
     marker.clear()
