@@ -151,8 +151,7 @@ class Speech2Text:
         from vocalis.data.organizer import DataOrganizer
         from vocalis.infer.int8 import conv_fronts, recording_front_ranges
 
-        if self.device.type != "cpu":
-            raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
+        self._require_cpu_for_int8()
         if not conv_fronts(self.model):
             return {}
         where = f"{self.exp_dir}/config.yaml dataset.valid"
@@ -171,12 +170,15 @@ class Speech2Text:
         log.info("int8: activation ranges from %d utterances of %s", len(waves), where)
         return ranges
 
+    def _require_cpu_for_int8(self) -> None:
+        if self.device.type != "cpu":
+            raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
+
     def _int8_copy(self, ranges: dict[str, list[float]]) -> torch.nn.Module:
         """The model quantized by :func:`~vocalis.infer.int8.quantize_int8` with ``ranges``."""
         from vocalis.infer.int8 import quantize_int8
 
-        if self.device.type != "cpu":
-            raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
+        self._require_cpu_for_int8()
         return quantize_int8(self.model, ranges)
 
     @torch.inference_mode()

@@ -76,6 +76,7 @@ class InferenceModel:
         Raises:
             BundleIntegrityError: a file differs from meta.yaml (changed, missing or added).
             UntrustedCodeError: the bundle needs ``src/`` and ``trust_user_code`` is False.
+            FileNotFoundError: ``dtype`` int8 for a bundle packed without ``int8_ranges.json``.
         """
         bundle = Path(path).resolve()
         meta = verify_bundle(bundle)
