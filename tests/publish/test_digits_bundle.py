@@ -3,6 +3,8 @@ tampering is refused."""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,17 @@ def test_a_bundle_packed_without_the_valid_split_says_how_to_get_int8(packed, tm
     assert InferenceModel.from_packed(float_only)(sorted((recipe.path / "data/audio/test").glob("*.flac"))[0])["text"]
     with pytest.raises(FileNotFoundError, match="pack it again where the training data is, or use dtype float32"):
         InferenceModel.from_packed(float_only, dtype="int8")
+
+
+def test_loading_a_bundle_does_not_import_the_training_stack(packed):
+    """Lightning's import (torchmetrics, torch._dynamo, tensorboard) was ~6 s of a 7 s one-file
+    ``vocalis transcribe``; inference builds models without it."""
+    recipe, bundle, _ = packed
+    audio = sorted((recipe.path / "data/audio/test").glob("*.flac"))[0]
+    code = ("import sys; from vocalis.publish import InferenceModel; "
+            f"print(InferenceModel.from_packed({str(bundle)!r})({str(audio)!r})['text']); "
+            "print(sorted(m for m in ('lightning', 'torchmetrics', 'torch._dynamo') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text, imported = done.stdout.splitlines()[-2:]
+    assert text and imported == "[]"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.tasks.test_task_bridge import task_config
-from vocalis.stages.train import build_model
+from vocalis.train.model_from_config import build_model
 from vocalis.tasks.asr.conformer import ConformerEncoder
 from vocalis.tasks.asr.decoder import TransformerDecoder
 from vocalis.tasks.asr.e_branchformer import EBranchformerEncoder

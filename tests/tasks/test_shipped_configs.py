@@ -8,7 +8,7 @@ import torch
 from vocalis.config.loading import load_config
 from vocalis.config.propagation import resolve
 from vocalis.recipe import activate_recipe
-from vocalis.stages.train import build_model
+from vocalis.train.model_from_config import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (REPO / "egs3").glob("*/*/conf/training*.yaml") if "TEMPLATE" not in p.parts)

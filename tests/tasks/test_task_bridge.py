@@ -10,7 +10,7 @@ from vocalis.config.loading import load_config
 from vocalis.config.propagation import resolve
 from vocalis.config.schema import ConfigKeyError
 from vocalis.data.augment.chain import build_augmentation
-from vocalis.stages.train import build_model
+from vocalis.train.model_from_config import build_model
 from vocalis.tasks.registry import resolve_task
 
 TASK_CONFIG = """

@@ -123,7 +123,7 @@ class Speech2Text:
     def _load_model(self, checkpoint: str) -> tuple[torch.nn.Module, Path]:
         """The trained model; with ``peft:`` either full LoRA weights, ``merged.pth`` (plain
         weights) or ``adapter`` (the init sources' base weights + ``adapter/``)."""
-        from vocalis.stages.train import build_model
+        from vocalis.train.model_from_config import build_model
         from vocalis.train.init_weights import apply_init
         from vocalis.train.lora import apply_lora, load_adapter
         from vocalis.train.weights_io import read_weights

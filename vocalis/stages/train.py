@@ -35,6 +35,7 @@ from vocalis.train.data import build_loader
 from vocalis.train.init_weights import apply_freeze, apply_init
 from vocalis.train.lightning_module import VocalisModule
 from vocalis.train.lora import apply_lora, merge_lora, save_adapter
+from vocalis.train.model_from_config import build_model
 from vocalis.train.weights_io import read_weights
 
 log = logging.getLogger(__name__)
@@ -86,21 +87,6 @@ def _check_fingerprint(marker: DoneMarker, sections: dict[str, str], exp_dir: Pa
         raise RuntimeError(f"{exp_dir} holds a run of a different config (changed: {', '.join(changed)}). "
                            "Give the new config its own experiment (another exp_tag, e.g. a new "
                            f"conf/training_<name>.yaml), or delete {exp_dir} to start over.")
-
-
-def build_model(cfg, with_peft: bool = True) -> torch.nn.Module:
-    """The model named by ``model:`` (a ``_target_`` block; the recipe folder is importable),
-    or built by the task bridge when ``task:`` is set; LoRA-wrapped when ``peft:`` is set
-    and ``with_peft``."""
-    from vocalis.tasks.registry import resolve_task
-
-    cfg = resolve_task(cfg)
-    model = instantiate(cfg.model, "model")
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model: {cfg.model._target_} built a {type(model).__name__}, not a torch.nn.Module")
-    if with_peft and cfg.get("peft"):
-        apply_lora(model, to_plain(cfg.peft))
-    return model
 
 
 def prepare_model(cfg, exp_dir: Path, recipe_dir: Path) -> torch.nn.Module:
