@@ -115,7 +115,11 @@ class Speech2Text:
             warn_if_bfloat16_is_slow("model.dtype: bfloat16", "model.dtype: float32 (or int8 for CTC greedy)")
         self.model.to(self.device).eval()
         if dtype == "int8":
-            self.model = self._int8_copy(int8_ranges if int8_ranges is not None else self.record_int8_ranges())
+            from vocalis.infer.int8 import quantize_int8
+
+            self._require_cpu_for_int8()
+            ranges = int8_ranges if int8_ranges is not None else self.record_int8_ranges()
+            self.model = quantize_int8(self.model, ranges)
         if self.method == "beam" and getattr(self.model, "decoder", None) is None:
             raise ValueError(f"decode: beam needs a model with an attention decoder; {type(self.model).__name__} "
                              "has none (use decode: ctc_greedy)")
@@ -173,13 +177,6 @@ class Speech2Text:
     def _require_cpu_for_int8(self) -> None:
         if self.device.type != "cpu":
             raise ValueError(f"model.dtype int8 runs on CPU only, not on {self.device}; use bfloat16 or float16 there")
-
-    def _int8_copy(self, ranges: dict[str, list[float]]) -> torch.nn.Module:
-        """The model quantized by :func:`~vocalis.infer.int8.quantize_int8` with ``ranges``."""
-        from vocalis.infer.int8 import quantize_int8
-
-        self._require_cpu_for_int8()
-        return quantize_int8(self.model, ranges)
 
     @torch.inference_mode()
     def transcribe(self, waveforms: Sequence[Any]) -> list[dict]:

@@ -36,7 +36,7 @@ def _absolute_config(bundle: Path, recipe_dir: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)  # interpolations see the bundle's paths
 
 
-def _int8_ranges(bundle: Path) -> dict:
+def _bundle_int8_ranges(bundle: Path) -> dict:
     """The int8 conv-front ranges the pack stage recorded for this bundle's weights."""
     from vocalis.publish.pack import INT8_RANGES_FILE
 
@@ -87,7 +87,7 @@ class InferenceModel:
         settings = yaml.safe_load((bundle / "inference.yaml").read_text()) or {}
         node = settings.get("model") or {}
         dtype = dtype or node.get("dtype", "float32")
-        int8_ranges = _int8_ranges(bundle) if dtype == "int8" else None
+        int8_ranges = _bundle_int8_ranges(bundle) if dtype == "int8" else None
         from vocalis.infer.speech2text import Speech2Text
 
         with tempfile.TemporaryDirectory(prefix="vocalis_bundle_") as tmp:

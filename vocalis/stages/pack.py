@@ -69,10 +69,11 @@ def run(ctx: RunContext) -> Path:
                      file_fingerprint(metrics) if metrics else None)
     marker = DoneMarker(out_dir.parent, f"pack_{out_dir.name}")
     if (out_dir / "meta.yaml").is_file():
-        if marker.matches(fp) and (out_dir / INT8_RANGES_FILE).is_file():
+        same_inputs = marker.matches(fp)
+        if same_inputs and (out_dir / INT8_RANGES_FILE).is_file():
             log.info("%s is up to date with this config, checkpoint and results, skipping", out_dir)
             return out_dir
-        if marker.matches(fp):  # packed where the valid split could not be read: try again
+        if same_inputs:  # packed where the valid split could not be read: try again
             log.info("%s has no int8 ranges; packing it again to record them", out_dir)
         elif not cfg.pack.overwrite:
             raise FileExistsError(f"{out_dir} holds a bundle of other weights, settings or results; delete it, run "
