@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from vocalis.config.schema import ConfigKeyError
 from vocalis.data.audio import write_audio
-from vocalis.data.augment import (AddNoise, SpecAugment, SpeedPerturb, build_augmentation, mask_along_axis,
+from vocalis.data.augment import (AddNoise, Augmentation, SpecAugment, SpeedPerturb, build_augmentation, mask_along_axis,
                                   utterance_rng, warp_freq, warp_time)
 from vocalis.data.features import Fbank
 from vocalis.data.pipeline import SpeechTextPipeline
@@ -113,6 +113,30 @@ def test_speed_perturbation_scales_length_and_pitch():
         assert abs(peak_hz(y) - 1000.0 * factor) <= RATE / len(y)
     drawn = {len(sp(x, utterance_rng(0, epoch, "u1"))) for epoch in range(30)}
     assert drawn == {int(np.ceil(RATE / f)) for f in (0.9, 1.0, 1.1)}
+
+
+def test_length_factors_replay_the_speed_draws_without_audio(tmp_path):
+    write_audio(tmp_path / "noise" / "n.wav", np.full(800, 0.1, dtype=np.float32), RATE)
+    aug = build_augmentation(OmegaConf.create({"speed_perturb": [0.8, 0.9, 1.0, 1.1, 1.2],
+                                               "noise": {"source": str(tmp_path / "noise")},
+                                               "specaug": {"num_time_mask": 1}}), RATE, seed=5)
+    x = tone(300.0, 1.0)
+    ids = [f"utt{k}" for k in range(40)]
+    for epoch in (0, 3):
+        factors = aug.length_factors(epoch, ids)
+        assert factors.shape == (40,) and len(set(factors.round(6))) == 5
+        for k, utt_id in enumerate(ids):
+            out = aug.wave(x, aug.rng(epoch, utt_id))
+            assert abs(len(out) / len(x) - factors[k]) < 1e-3, f"{utt_id}: drawn factor {1 / factors[k]}"
+    assert not np.array_equal(aug.length_factors(0, ids), aug.length_factors(3, ids)), "drawn per epoch"
+    assert build_augmentation(OmegaConf.create({"specaug": {"num_time_mask": 1}})).length_factors(0, ids) is None
+
+
+def test_length_factors_refuse_a_length_change_behind_an_op_they_cannot_replay(tmp_path):
+    write_audio(tmp_path / "n.wav", np.full(800, 0.1, dtype=np.float32), RATE)
+    aug = Augmentation([AddNoise(tmp_path), SpeedPerturb((0.9, 1.1), RATE)], None)
+    with pytest.raises(ValueError, match="AddNoise.*put length-changing ops .speed perturbation. first"):
+        aug.length_factors(0, ["u"])
 
 
 def test_noise_is_mixed_at_the_drawn_snr(tmp_path):

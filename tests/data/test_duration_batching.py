@@ -42,6 +42,22 @@ def test_fixed_batch_size_still_available_and_bucketing_beats_random_batches():
     assert padding_fraction(bucketed, d) < 0.05 < 0.3 < padding_fraction(random_, d)
 
 
+def test_length_factors_bucket_by_each_epochs_perturbed_lengths():
+    d = durations(2000)
+    draws = lambda epoch: 1.0 / np.random.default_rng([7, epoch]).choice([0.8, 0.9, 1.0, 1.1, 1.2], len(d))
+    clean = DurationBatchSampler(d, batch_size=32, seed=0)
+    aware = DurationBatchSampler(d, batch_size=32, seed=0, length_factors=draws)
+    for epoch in (0, 1):
+        perturbed = d * draws(epoch)
+        assert padding_fraction(clean.batches(epoch), perturbed) > 0.12
+        assert padding_fraction(aware.batches(epoch), perturbed) < 0.05
+        assert sorted(i for b in aware.batches(epoch) for i in b) == list(range(len(d)))
+    again = DurationBatchSampler(d, batch_size=32, seed=0, length_factors=draws)
+    assert again.batches(1) == aware.batches(1), "a pure function of (seed, epoch): resuming rebuilds the plan"
+    with pytest.raises(ValueError, match=r"length_factors\(0\) gave shape \(3,\), expected \(2000,\)"):
+        DurationBatchSampler(d, batch_size=32, length_factors=lambda e: np.ones(3)).batches(0)
+
+
 def test_shuffle_is_seeded_per_epoch_and_valid_order_is_fixed():
     d = durations(200)
     s = DurationBatchSampler(d, batch_seconds=40.0, seed=5)

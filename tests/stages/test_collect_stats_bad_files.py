@@ -12,7 +12,7 @@ from vocalis.data.audio import write_audio
 from vocalis.data.features import Fbank
 from vocalis.data.formats import JsonlDataset
 from vocalis.data.pipeline import SpeechTextPipeline
-from vocalis.data.shapes import read_bad_utts, read_split_frames
+from vocalis.data.shapes import read_bad_utts, read_split_frames, read_split_utt_ids
 from vocalis.stages.collect_stats import collect_split
 from vocalis.train.data import build_loader
 
@@ -68,3 +68,30 @@ def test_too_many_bad_files_fail_naming_the_first_and_write_nothing(tmp_path):
         collect_split(ds, SpeechTextPipeline(Fbank().eval(), None, None), out, 0, with_stats=False,
                       max_bad_fraction=0.1)
     assert not (out / "feats_shape").exists()
+
+
+def test_speed_perturbed_batches_are_bucketed_by_the_lengths_the_model_gets(tmp_path):
+    ds = make_split(tmp_path, n_good=24)
+    pipeline = SpeechTextPipeline(Fbank().eval(), None, None)
+    stats = tmp_path / "stats"
+    collect_split(ds, pipeline, stats / "train", num_workers=0, with_stats=False, max_bad_fraction=0.3)
+    utt_ids = read_split_utt_ids(stats, "train")
+    padded = {}
+    for aware in (True, False):
+        cfg = OmegaConf.create({"stats_dir": str(stats), "seed": 0, "augment": {"speed_perturb": [0.8, 1.2]},
+                                "frontend": {"_target_": "vocalis.data.features.Fbank"},
+                                "dataloader": {"batch_size": 4, "batch_seconds": None, "num_buckets": 30,
+                                               "num_workers": 0, "shuffle": False,  # one sorted run: tightest
+                                               "bucket_augmented_lengths": aware}})
+        loader = build_loader(ds, pipeline, cfg, "train")
+        padded[aware] = tightest = 0
+        for epoch in range(3):
+            batches = list(loader)  # the items' speed factors are drawn for this epoch
+            frames = {u: int(n) for b in batches for u, n in zip(b["utt_id"], b["speech_lengths"])}
+            assert sorted(frames) == sorted(f"good{i}" for i in range(24))
+            planned = dict(zip(utt_ids, loader.durations_sampler.epoch_durations(epoch)))
+            off = [abs(planned[u] - 0.01 * n) for u, n in frames.items()]
+            assert max(off) <= 0.02 if aware else max(off) > 0.1  # to a frame, or blind to the speed
+            padded[aware] += sum(len(b["utt_id"]) * int(max(b["speech_lengths"])) for b in batches)
+            tightest += sum(4 * max(chunk) for chunk in np.array_split(sorted(frames.values()), 6))
+    assert padded[True] == tightest < padded[False], "aware batches are the tightest packing of the real lengths"

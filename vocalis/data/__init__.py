@@ -10,7 +10,8 @@ normalisation (normalize.py) -> token ids (tokenizer.py) -> :class:`DurationBatc
 
 Config keys (training.yaml): ``augment.{speed_perturb, noise, specaug, in_collect_stats}``,
 ``dataloader.{batch_size, batch_seconds, quadratic_duration, max_batch_size, num_buckets,
-shuffle, sort_by_length, num_workers, feature_cache_gb, precompute_features, precompute_store}``, ``collect_stats.max_bad_fraction``.
+shuffle, sort_by_length, bucket_augmented_lengths, num_workers, feature_cache_gb,
+precompute_features, precompute_store}``, ``collect_stats.max_bad_fraction``.
 
 Corpus formats (formats/): LibriSpeech folders, Kaldi data dirs, JSONL manifests; TSV
 manifests in manifest.py. Each can be a ``data_src`` (``vocalis.data.formats.kaldi`` ...).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BAD_UTTS", "read_bad_utts", "read_split_frames"]
+__all__ = ["BAD_UTTS", "read_bad_utts", "read_split_frames", "read_split_utt_ids"]
 
 BAD_UTTS = "bad_utts"
 
@@ -36,9 +36,7 @@ def read_split_frames(stats_dir: str | Path, split: str, expected: int) -> tuple
         FileNotFoundError: collect_stats has not run.
         ValueError: the files do not cover the ``expected`` items (the data changed since).
     """
-    path = Path(stats_dir) / split / "feats_shape"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the collect_stats stage first")
+    path = _feats_shape(stats_dir, split)
     frames = np.array([int(line.split()[1].split(",")[0]) for line in path.read_text().splitlines() if line],
                       dtype=np.int64)
     bad = sorted(i for i, _, _ in read_bad_utts(stats_dir, split))
@@ -48,3 +46,15 @@ def read_split_frames(stats_dir: str | Path, split: str, expected: int) -> tuple
     keep = np.ones(expected, dtype=bool)
     keep[bad] = False
     return np.flatnonzero(keep), frames
+
+
+def read_split_utt_ids(stats_dir: str | Path, split: str) -> list[str]:
+    """The utterance ids of the usable items of ``split``, in the order of :func:`read_split_frames`."""
+    return [line.split()[0] for line in _feats_shape(stats_dir, split).read_text().splitlines() if line]
+
+
+def _feats_shape(stats_dir: str | Path, split: str) -> Path:
+    path = Path(stats_dir) / split / "feats_shape"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run the collect_stats stage first")
+    return path

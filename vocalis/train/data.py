@@ -8,9 +8,10 @@ are left out of the batches.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -18,12 +19,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from vocalis.cpu_threads import single_threaded_worker
+from vocalis.data.augment import Augmentation
 from vocalis.data.collate import collate
 from vocalis.data.duration_batching import DurationBatchSampler
 from vocalis.data.feature_cache import FeatureCache
 from vocalis.data.pipeline import (SpeechTextPipeline, build_augmentation_of, build_frontend, speech_of,
                                    without_speech)
-from vocalis.data.shapes import read_split_frames
+from vocalis.data.shapes import read_split_frames, read_split_utt_ids
 from vocalis.train.feature_precompute import precompute_features
 from vocalis.train.feature_store import store_file
 
@@ -161,7 +163,8 @@ def split_durations(cfg: Any, dataset, split: str) -> tuple[np.ndarray, np.ndarr
     return indices, np.asarray(dataset.durations(), dtype=np.float64)[indices]
 
 
-def build_sampler(dl: Any, indices: np.ndarray, seconds: np.ndarray, train: bool, seed: int) -> DurationBatchSampler:
+def build_sampler(dl: Any, indices: np.ndarray, seconds: np.ndarray, train: bool, seed: int,
+                  length_factors: Callable[[int], np.ndarray] | None = None) -> DurationBatchSampler:
     """The batch sampler that ``dataloader:`` describes (``batch_seconds`` wins over ``batch_size``)."""
     batch_seconds = dl.get("batch_seconds")
     return DurationBatchSampler(
@@ -169,7 +172,22 @@ def build_sampler(dl: Any, indices: np.ndarray, seconds: np.ndarray, train: bool
         batch_size=None if batch_seconds else int(dl.batch_size),
         num_buckets=int(dl.get("num_buckets", 30)) if dl.get("sort_by_length", True) else 1,
         quadratic_duration=dl.get("quadratic_duration"), max_batch_size=dl.get("max_batch_size"),
-        shuffle=train and bool(dl.shuffle), seed=seed, indices=indices)
+        shuffle=train and bool(dl.shuffle), seed=seed, indices=indices, length_factors=length_factors)
+
+
+def augmented_length_factors(cfg: Any, split: str, augmentation: Augmentation | None,
+                             count: int) -> Callable[[int], np.ndarray] | None:
+    """``epoch -> (N,)`` length factors of the usable items of ``split`` under ``augmentation`` (speed
+    perturbation), for bucketing by the lengths the model gets; None when nothing changes a length
+    or ``dataloader.bucket_augmented_lengths`` is false."""
+    wanted = cfg.dataloader.get("bucket_augmented_lengths", True)
+    if augmentation is None or not augmentation.changes_length or not wanted:
+        return None
+    utt_ids = read_split_utt_ids(cfg.stats_dir, split)
+    if len(utt_ids) != count:
+        raise ValueError(f"{cfg.stats_dir}/{split}/feats_shape lists {len(utt_ids)} utterances, expected {count}: "
+                         "run collect_stats again")
+    return functools.partial(augmentation.length_factors, utt_ids=utt_ids)
 
 
 def feature_store_file(cfg: Any, split: str, indices: np.ndarray, seconds: np.ndarray,
@@ -202,9 +220,11 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
     if len(indices) < len(dataset):
         log.warning("dataset.%s: %d of %d utterances were skipped by collect_stats (see %s/%s/bad_utts)", split,
                     len(dataset) - len(indices), len(dataset), cfg.stats_dir, split)
-    sampler = build_sampler(cfg.dataloader, indices, seconds, train, seed)
+    augmentation = build_augmentation_of(cfg) if train else None
+    sampler = build_sampler(cfg.dataloader, indices, seconds, train, seed,
+                            augmented_length_factors(cfg, split, augmentation, len(indices)))
     if train:
-        pipeline = pipeline.with_augmentation(build_augmentation_of(cfg))
+        pipeline = pipeline.with_augmentation(augmentation)
     workers = int(cfg.dataloader.num_workers)
     cache_gb = float(cfg.dataloader.get("feature_cache_gb", 0.0) or 0.0)
     items = PipelineDataset(dataset, pipeline, cache_gb)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -80,6 +80,36 @@ class Augmentation:
         for op, choice in zip(self.wave_ops, key):
             wave = op.apply(wave, choice)
         return wave
+
+    @property
+    def changes_length(self) -> bool:
+        """Whether a waveform op changes the length (speed perturbation): see :meth:`length_factors`."""
+        return any(hasattr(op, "length_factor") for op in self.wave_ops)
+
+    def length_factors(self, epoch: int, utt_ids: Sequence[str]) -> np.ndarray | None:
+        """``(N,)``: how many times longer each utterance comes out of the waveform ops in ``epoch``
+        (``1 / f`` for speed factor ``f``), drawn exactly as :meth:`wave` draws them, without audio.
+        None when no op changes the length.
+
+        Ops that change the length have ``length_factor(choice)``; the ops up to the last of them
+        must be discrete (``draw``), so their draws can be replayed. Ops without it keep the length.
+        """
+        if not self.changes_length:
+            return None
+        resizing = [k for k, op in enumerate(self.wave_ops) if hasattr(op, "length_factor")]
+        replayed = self.wave_ops[:resizing[-1] + 1]
+        for op in replayed:
+            if not hasattr(op, "draw"):
+                raise ValueError(f"augmentation: {op!r} comes before an op that changes the length and has no draw(); "
+                                 "put length-changing ops (speed perturbation) first")
+        factors = np.ones(len(utt_ids), dtype=np.float64)
+        for k, utt_id in enumerate(utt_ids):
+            rng = self.rng(epoch, utt_id)
+            for op in replayed:
+                choice = op.draw(rng)
+                if hasattr(op, "length_factor"):
+                    factors[k] *= op.length_factor(choice)
+        return factors
 
     def features(self, feats: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """``(T, D)`` -> ``(T, D)`` through SpecAugment (a torch generator seeded from ``rng``)."""

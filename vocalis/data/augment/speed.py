@@ -43,6 +43,11 @@ class SpeedPerturb:
             return np.asarray(wave, dtype=np.float32)
         return resample(wave, int(round(factor * self.sample_rate)), self.sample_rate)
 
+    @staticmethod
+    def length_factor(factor: float) -> float:
+        """How many times longer :meth:`apply` makes a waveform for ``factor`` (``1 / factor``)."""
+        return 1.0 / factor
+
     @property
     def choices(self) -> tuple[float, ...]:
         """Every value :meth:`draw` can return."""
