@@ -7,6 +7,11 @@ epoch's batches (what the encoder computes on zeros). Goal: <= 5 % with bucketin
 
 Frame counts come from the manifest's durations (10 ms frames, as collect_stats writes
 them). Averaged over ``--epochs`` shuffled epochs. Nothing is written.
+
+With speed perturbation (``--speed-perturb``, the digits aug recipe's factors by default)
+each utterance is stretched by its own drawn factor every epoch. The second table
+compares buckets of the clean lengths with buckets of those perturbed lengths
+(``dataloader.bucket_augmented_lengths``), both measured on the perturbed lengths.
 """
 
 from __future__ import annotations
@@ -16,17 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
+from omegaconf import OmegaConf
+
+from vocalis.data.augment import build_augmentation
 from vocalis.data.duration_batching import DurationBatchSampler, padding_fraction
 from vocalis.data.features import Fbank
 from vocalis.data.manifest import read_manifest
 
 
-def epoch_stats(sampler: DurationBatchSampler, frames: np.ndarray, epochs: int) -> tuple[float, float, float]:
-    """Mean padding fraction, batches per epoch and items per batch."""
+def epoch_stats(sampler: DurationBatchSampler, frames: np.ndarray, epochs: int,
+                frames_of_epoch=None) -> tuple[float, float, float]:
+    """Mean padding fraction, batches per epoch and items per batch (``frames_of_epoch(e)``: the
+    lengths the model gets in epoch ``e``, default ``frames``)."""
     pads, counts, sizes = [], [], []
     for epoch in range(epochs):
         batches = sampler.batches(epoch)
-        pads.append(padding_fraction(batches, frames))
+        pads.append(padding_fraction(batches, frames if frames_of_epoch is None else frames_of_epoch(epoch)))
         counts.append(len(batches))
         sizes.append(np.mean([len(b) for b in batches]))
     return float(np.mean(pads)), float(np.mean(counts)), float(np.mean(sizes))
@@ -41,6 +51,8 @@ def main() -> None:
     parser.add_argument("--batch-seconds", type=float, default=80.0)
     parser.add_argument("--num-buckets", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--speed-perturb", type=float, nargs="*", default=[0.8, 0.9, 1.0, 1.1, 1.2],
+                        help="speed factors for the second table (none: skip it)")
     args = parser.parse_args()
 
     rows = read_manifest(Path(args.data) / "manifest" / f"{args.split}.tsv")
@@ -68,6 +80,25 @@ def main() -> None:
     best = min(list(results.values())[1:])
     print(f"padding ratio random / bucketed: {base / max(best, 1e-9):.1f}x; bucketed goal <= 5 %: "
           f"{'met' if best <= 0.05 else 'NOT met'} ({best:.1%})")
+    if args.speed_perturb:
+        speed_table(args, seconds, frames, [r["utt_id"] for r in rows])
+
+
+def speed_table(args: argparse.Namespace, seconds: np.ndarray, frames: np.ndarray, utt_ids: list[str]) -> None:
+    """Padding of speed-perturbed epochs: buckets of clean lengths vs of the perturbed ones."""
+    augmentation = build_augmentation(OmegaConf.create({"speed_perturb": args.speed_perturb}), seed=0)
+    factors = {epoch: augmentation.length_factors(epoch, utt_ids) for epoch in range(args.epochs)}
+    perturbed = {epoch: frames * f for epoch, f in factors.items()}
+    print(f"speed perturbation {args.speed_perturb}, fixed batch_size={args.batch_size}, {args.num_buckets} buckets:")
+    padded = {}
+    for name, length_factors in (("clean lengths", None), ("perturbed lengths", factors.__getitem__)):
+        sampler = DurationBatchSampler(seconds, batch_size=args.batch_size, num_buckets=args.num_buckets, seed=0,
+                                       length_factors=length_factors)
+        pad, _, _ = epoch_stats(sampler, frames, args.epochs, perturbed.__getitem__)
+        padded[name] = sum(len(b) * perturbed[e][b].max() for e in range(args.epochs) for b in sampler.batches(e))
+        print(f"  buckets of the {name:<20} padding {pad:6.1%}")
+    print(f"padded frames, clean / perturbed-length buckets: {padded['clean lengths'] / padded['perturbed lengths']:.2f}x "
+          "(what the encoder computes)")
 
 
 if __name__ == "__main__":
