@@ -5,7 +5,7 @@ How an epoch's batches are made (all of it a pure function of ``(seed, epoch)``)
 1. Utterances are sorted by duration and cut into ``num_buckets`` buckets of equal size,
    so a batch only mixes similar lengths (little padding). With ``length_factors`` the
    durations are first scaled by that epoch's factors: speed perturbation draws a factor
-   per utterance and epoch, and bucketing by the clean lengths would pad ~20 % of a batch
+   per utterance and epoch, and bucketing by the clean lengths pads ~20 % of a batch
    at factors 0.8-1.2 (~5 % when the buckets see the perturbed lengths).
 2. Within a bucket the order is shuffled (train) and batches are packed greedily:
    with ``batch_seconds`` a batch grows while ``len(batch) * max(cost) <= batch_seconds``

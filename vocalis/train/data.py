@@ -180,7 +180,7 @@ def augmented_length_factors(cfg: Any, split: str, augmentation: Augmentation | 
     """``epoch -> (N,)`` length factors of the usable items of ``split`` under ``augmentation`` (speed
     perturbation), for bucketing by the lengths the model gets; None when nothing changes a length
     or ``dataloader.bucket_augmented_lengths`` is false."""
-    wanted = cfg.dataloader.get("bucket_augmented_lengths", True)
+    wanted = cfg.dataloader.get("bucket_augmented_lengths", False)
     if augmentation is None or not augmentation.changes_length or not wanted:
         return None
     utt_ids = read_split_utt_ids(cfg.stats_dir, split)
