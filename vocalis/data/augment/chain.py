@@ -94,9 +94,9 @@ class Augmentation:
         Ops that change the length have ``length_factor(choice)``; the ops up to the last of them
         must be discrete (``draw``), so their draws can be replayed. Ops without it keep the length.
         """
-        if not self.changes_length:
-            return None
         resizing = [k for k, op in enumerate(self.wave_ops) if hasattr(op, "length_factor")]
+        if not resizing:
+            return None
         replayed = self.wave_ops[:resizing[-1] + 1]
         for op in replayed:
             if not hasattr(op, "draw"):
