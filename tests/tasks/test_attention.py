@@ -49,15 +49,22 @@ def test_relative_position_attention_with_padding_trains_under_bfloat16_autocast
     """Its position bias and padding arrive as one bfloat16 additive mask, which the float32
     kernel needs in float32 (SDPA refuses a float32 query with a bfloat16 mask)."""
     from vocalis.tasks.asr.attention import RelPositionalEncoding, RelPositionMultiHeadAttention
+    from vocalis.tasks.asr.frame_rows import FrameRows
 
     torch.manual_seed(0)
     att, pos_enc = RelPositionMultiHeadAttention(16, 4), RelPositionalEncoding(16, 0.0)
     x = torch.randn(2, 9, 16, requires_grad=True)
     pad = torch.zeros(2, 9, dtype=torch.bool)
     pad[1, 6:] = True
-    want = att(*pos_enc(x), pad)
+    rows = FrameRows(pad)
+
+    def attend_rows():
+        scaled, pos = pos_enc(x)
+        return att(rows.pack(scaled), pos, rows)
+
+    want = attend_rows()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = att(*pos_enc(x), pad)
+        got = attend_rows()
     torch.testing.assert_close(got.float(), want, rtol=5e-2, atol=5e-2)
     (grad,) = torch.autograd.grad(got.float().sum(), [x])
     (ref,) = torch.autograd.grad(want.sum(), [x])

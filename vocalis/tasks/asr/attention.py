@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.frame_rows import FrameRows
 from vocalis.tasks.asr.intermediate_ctc import InterCTCEncoder
 from vocalis.tasks.asr.module_functions import fused_projection
 
@@ -72,7 +73,9 @@ def rel_shift(scores: torch.Tensor) -> torch.Tensor:
 class RelPositionMultiHeadAttention(nn.Module):
     """Multi-head self-attention with relative position bias.
 
-    ``forward(x (B, T, D), pos (1, 2T-1, D), pad_mask (B, T) True=pad) -> (B, T, D)``.
+    ``forward(x (N, D), pos (1, 2T-1, D), rows) -> (N, D)``: ``x`` holds the valid frames of a
+    padded batch as :class:`~vocalis.tasks.asr.frame_rows.FrameRows` ``rows`` (the projections
+    run on those rows only; the scores on the padded ``(B, H, T, T)`` layout, padded keys masked).
     """
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
@@ -88,21 +91,24 @@ class RelPositionMultiHeadAttention(nn.Module):
         nn.init.xavier_uniform_(self.pos_bias_u)
         nn.init.xavier_uniform_(self.pos_bias_v)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.h, self.d_k).permute(2, 0, 3, 1, 4)  # each (B, H, T, d_k)
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        b, t = rows.batch, rows.frames
+        qkv = rows.unpack(self.qkv(x))  # (B, T, 3D), zeros at the padding
+        q, k, v = qkv.view(b, t, 3, self.h, self.d_k).permute(2, 0, 3, 1, 4)  # each (B, H, T, d_k)
         p = self.pos_proj(pos).view(1, -1, self.h, self.d_k).transpose(1, 2)  # (1, H, 2T-1, d_k)
         scale = 1.0 / math.sqrt(self.d_k)
         bias = rel_shift(torch.matmul(q + self.pos_bias_v[:, None], p.transpose(-2, -1))) * scale  # (B, H, T, T)
-        bias = bias.masked_fill(pad_mask[:, None, None, :], float("-inf"))
+        bias = bias.masked_fill(rows.pad_mask[:, None, None, :], float("-inf"))
         y = attend(q + self.pos_bias_u[:, None], k, v, bias, self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(b, t, -1))
+        return self.out(rows.pack(y.transpose(1, 2).reshape(b, t, -1)))  # (N, D)
 
 
 class RelPositionEncoder(InterCTCEncoder):
     """The block loop shared by the relative-position encoders (conformer, e-branchformer):
-    ``subsampling`` -> ``pos`` -> each of ``blocks(x, pos, pad_mask)``.
+    ``subsampling`` -> ``pos`` -> each of ``blocks(x, pos, rows)``.
 
+    The blocks read and return the valid frames only, as rows ``(N, D)`` of
+    :class:`~vocalis.tasks.asr.frame_rows.FrameRows`; the encoder's output is zero at the padding.
     A subclass sets those three modules and ``output_size``, and calls ``_set_interctc``
     (:class:`~vocalis.tasks.asr.intermediate_ctc.InterCTCEncoder`).
     """
@@ -111,11 +117,12 @@ class RelPositionEncoder(InterCTCEncoder):
                     ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x, pos = self.pos(x)
-        pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T') True = pad
+        rows = FrameRows(torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None])  # (B, T') True = pad
+        h = rows.pack(x)  # (N, D)
         intermediates: list[torch.Tensor] = []
         for number, block in enumerate(self.blocks, start=1):
-            x = self._after_block(number, block(x, pos, pad_mask), keep, intermediates, ctc_head)
-        return x, lengths, intermediates
+            h = self._after_block(number, block(h, pos, rows), keep, intermediates, ctc_head, rows)
+        return rows.unpack(h), lengths, intermediates
 
 
 class MultiHeadAttention(nn.Module):

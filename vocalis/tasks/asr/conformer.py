@@ -13,11 +13,12 @@ from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMulti
                                          RelPositionEncoder)
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.frame_rows import FrameRows
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
 class FeedForward(nn.Module):
-    """``LayerNorm -> Linear(D, F) -> Swish -> Dropout -> Linear(F, D)``; ``(B, T, D) -> (B, T, D)``."""
+    """``LayerNorm -> Linear(D, F) -> Swish -> Dropout -> Linear(F, D)``; ``(*, D) -> (*, D)``."""
 
     def __init__(self, d_model: int, ffn_dim: int, dropout: float):
         super().__init__()
@@ -31,8 +32,13 @@ class FeedForward(nn.Module):
 class ConvModule(nn.Module):
     """Pointwise conv + GLU, depthwise conv over time, norm, Swish, pointwise conv.
 
-    Padded frames are zeroed before the depthwise convolution, so an utterance gives the
-    same output whatever it is batched with.
+    ``forward(x (N, D), rows) -> (N, D)`` on the valid frames of
+    :class:`~vocalis.tasks.asr.frame_rows.FrameRows` ``rows``. The pointwise convolutions run
+    as matrix products on those rows (their ``nn.Conv1d`` parameters are kept, so checkpoints
+    are ESPnet's layout); the depthwise convolution and the norm run on the padded
+    ``(B, D, T)`` layout with zeros at the padding, so an utterance gives the same output in
+    eval mode whatever it is batched with. In training, ``batch_norm``'s statistics count the
+    padded frames too, as ESPnet's do.
     """
 
     def __init__(self, d_model: int, kernel_size: int = 15, norm: str = "batch_norm"):
@@ -45,11 +51,16 @@ class ConvModule(nn.Module):
         self.norm = nn.BatchNorm1d(d_model) if norm == "batch_norm" else nn.GroupNorm(1, d_model)
         self.pointwise_out = nn.Conv1d(d_model, d_model, 1)
 
-    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        y = nn.functional.glu(self.pointwise_in(self.norm_in(x).transpose(1, 2)), dim=1)  # (B, D, T)
-        y = y.masked_fill(pad_mask[:, None, :], 0.0)
+    def forward(self, x: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        y = nn.functional.glu(_pointwise(self.pointwise_in, self.norm_in(x)), dim=-1)  # (N, D)
+        y = rows.unpack(y).transpose(1, 2)  # (B, D, T), zeros at the padding
         y = nn.functional.silu(self.norm(self.depthwise(y)))
-        return self.pointwise_out(y).transpose(1, 2)
+        return _pointwise(self.pointwise_out, rows.pack(y.transpose(1, 2)))  # (N, D)
+
+
+def _pointwise(conv: nn.Conv1d, rows: torch.Tensor) -> torch.Tensor:
+    """A kernel-size-1 ``Conv1d`` applied to rows ``(N, C_in) -> (N, C_out)``."""
+    return nn.functional.linear(rows, conv.weight.squeeze(-1), conv.bias)
 
 
 class ConformerBlock(nn.Module):
@@ -63,10 +74,11 @@ class ConformerBlock(nn.Module):
         self.norm_out = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        """``x (N, D)``: the valid frames of ``rows``; ``pos (1, 2T-1, D)``."""
         x = x + 0.5 * self.dropout(self.ff1(x))
-        x = x + self.dropout(self.att(self.norm_att(x), pos, pad_mask))
-        x = x + self.dropout(self.conv(x, pad_mask))
+        x = x + self.dropout(self.att(self.norm_att(x), pos, rows))
+        x = x + self.dropout(self.conv(x, rows))
         x = x + 0.5 * self.dropout(self.ff2(x))
         return self.norm_out(x)
 

@@ -1,5 +1,9 @@
 """E-Branchformer encoder (Kim et al., 2022): a global attention branch and a local cgMLP
-branch in parallel, merged by a depthwise convolution, between two half-step feed-forwards."""
+branch in parallel, merged by a depthwise convolution, between two half-step feed-forwards.
+
+Like the conformer's, the blocks run on the valid frames as rows ``(N, D)``
+(:class:`~vocalis.tasks.asr.frame_rows.FrameRows`); the depthwise convolutions run on the padded
+layout with zeros at the padding."""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ from vocalis.tasks.asr.attention import (RelPositionalEncoding, RelPositionMulti
 from vocalis.tasks.asr.conformer import FeedForward
 from vocalis.tasks.asr.depthwise_conv import DepthwiseConv1d
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.frame_rows import FrameRows
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
 
 class ConvolutionalGatingMLP(nn.Module):
     """cgMLP: ``Linear(D, U) -> GELU``, then half the channels gate the other half after a
-    depthwise convolution over time; ``Linear(U/2, D)``. ``(B, T, D) -> (B, T, D)``."""
+    depthwise convolution over time; ``Linear(U/2, D)``. ``(N, D) -> (N, D)`` on the valid frames of ``rows``."""
 
     def __init__(self, d_model: int, units: int, kernel_size: int, dropout: float):
         super().__init__()
@@ -28,10 +33,10 @@ class ConvolutionalGatingMLP(nn.Module):
         self.dropout = Dropout(dropout)
         self.proj_out = nn.Linear(units // 2, d_model)
 
-    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        content, gate = self.proj_in(x).chunk(2, dim=-1)  # (B, T, U/2) each
-        gate = self.gate_norm(gate).masked_fill(pad_mask[..., None], 0.0)
-        gate = self.gate_conv(gate.transpose(1, 2)).transpose(1, 2)
+    def forward(self, x: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        content, gate = self.proj_in(x).chunk(2, dim=-1)  # (N, U/2) each
+        gate = rows.unpack(self.gate_norm(gate)).transpose(1, 2)  # (B, U/2, T), zeros at the padding
+        gate = rows.pack(self.gate_conv(gate).transpose(1, 2))  # (N, U/2)
         return self.proj_out(self.dropout(content * gate))
 
 
@@ -48,11 +53,12 @@ class EBranchformerBlock(nn.Module):
         self.norm_out = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        """``x (N, D)``: the valid frames of ``rows``; ``pos (1, 2T-1, D)``."""
         x = x + 0.5 * self.dropout(self.ff1(x))
-        both = torch.cat([self.att(self.norm_att(x), pos, pad_mask), self.cgmlp(self.norm_mlp(x), pad_mask)], -1)
-        both = both.masked_fill(pad_mask[..., None], 0.0)  # (B, T, 2D)
-        both = both + self.merge_conv(both.transpose(1, 2)).transpose(1, 2)
+        both = torch.cat([self.att(self.norm_att(x), pos, rows), self.cgmlp(self.norm_mlp(x), rows)], -1)  # (N, 2D)
+        merged = self.merge_conv(rows.unpack(both).transpose(1, 2))  # (B, 2D, T) over zeros at the padding
+        both = both + rows.pack(merged.transpose(1, 2))
         x = x + self.dropout(self.merge_proj(both))
         x = x + 0.5 * self.dropout(self.ff2(x))
         return self.norm_out(x)

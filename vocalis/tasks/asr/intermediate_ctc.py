@@ -25,6 +25,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from vocalis.tasks.asr.frame_rows import FrameRows
+
 
 def check_interctc_layers(layers: Sequence[int] | None, num_blocks: int) -> tuple[int, ...]:
     """``encoder_conf.interctc_layer_idx`` as a sorted tuple, each block in ``1 .. num_blocks - 1``.
@@ -83,9 +85,12 @@ class InterCTCEncoder(nn.Module):
         return x
 
     def _after_block(self, number: int, x: torch.Tensor, keep: tuple[int, ...], intermediates: list[torch.Tensor],
-                     ctc_head: nn.Module | None) -> torch.Tensor:
-        """After 1-based block ``number``: keep its CTC logits if ``number`` is in ``keep`` and, with
-        self-conditioning, return ``x (B, T', D)`` plus the projected CTC posteriors."""
+                     ctc_head: nn.Module | None, rows: FrameRows | None = None) -> torch.Tensor:
+        """After 1-based block ``number``: keep its CTC logits ``(B, T', V)`` if ``number`` is in ``keep``
+        and, with self-conditioning, return ``x`` plus the projected CTC posteriors.
+
+        ``x`` is ``(B, T', D)``, or the valid frames ``(N, D)`` of ``rows`` (the kept logits are
+        then unpacked, zero at the padding)."""
         conditioned = self.interctc_use_conditioning and number in self.interctc_layer_idx
         if number not in keep and not conditioned:
             return x
@@ -94,9 +99,9 @@ class InterCTCEncoder(nn.Module):
             need = "interctc_use_conditioning" if conditioned else "intermediate CTC"
             raise ValueError(f"{type(self).__name__}: {need} needs the model's CTC head: call it with ctc_head=<the "
                              "model's CTC head> (HybridCTCAttentionModel does)")
-        logits = ctc_head(self._intermediate_output(x))  # (B, T', V)
+        logits = ctc_head(self._intermediate_output(x))  # (B, T', V) or (N, V)
         if number in keep:
-            intermediates.append(logits)
+            intermediates.append(logits if rows is None else rows.unpack(logits))
         return x + layer(logits.softmax(-1)) if conditioned else x  # (B, T', D)
 
     def _conditioning_layer(self) -> nn.Module:
