@@ -11,6 +11,7 @@ from vocalis.tasks.asr.attention import RelPositionalEncoding, rel_shift
 from vocalis.tasks.asr.conformer import ConformerBlock, ConformerEncoder
 from vocalis.tasks.asr.e_branchformer import EBranchformerBlock
 from vocalis.tasks.asr.frame_rows import FrameRows
+from vocalis.tasks.asr.transformer_encoder import EncoderLayer, TransformerEncoder
 
 LENGTHS = [11, 7, 4]
 
@@ -73,9 +74,23 @@ def padded_ebranchformer_block(blk, x, pos, mask):
     return blk.norm_out(x)
 
 
+def padded_transformer_layer(layer, x, _pos, mask):
+    h = layer.norm_att(x)
+    x = x + layer.att(h, h, ~mask[:, None])
+    return x + layer.ff(layer.norm_ff(x))
+
+
+class TransformerLayerWithPos(EncoderLayer):
+    """The absolute-position layer under the relative-position blocks' call signature."""
+
+    def forward(self, x, _pos, rows):
+        return super().forward(x, rows)
+
+
 BLOCKS = {
     "conformer": (lambda: ConformerBlock(16, 4, 32, 5, 0.0, 0.0, "batch_norm"), padded_conformer_block),
     "e_branchformer": (lambda: EBranchformerBlock(16, 4, 32, 48, 5, 3, 0.0, 0.0), padded_ebranchformer_block),
+    "transformer": (lambda: TransformerLayerWithPos(16, 4, 32, 0.0, 0.0), padded_transformer_layer),
 }
 
 
@@ -110,9 +125,10 @@ def test_a_block_on_the_valid_frames_matches_the_padded_block_in_training(name):
         torch.testing.assert_close(b, r)
 
 
-def test_the_encoder_output_is_zero_at_the_padding():
+@pytest.mark.parametrize("encoder_cls", [ConformerEncoder, TransformerEncoder])
+def test_the_encoder_output_is_zero_at_the_padding(encoder_cls):
     torch.manual_seed(0)
-    encoder = ConformerEncoder(20, 16, 4, 32, 2, 5, 0.0, subsampling_factor=4).eval()
+    encoder = encoder_cls(20, 16, 4, 32, 2, dropout_rate=0.0, subsampling_factor=4).eval()
     feats, lengths = torch.randn(2, 40, 20), torch.tensor([40, 23])
     with torch.no_grad():
         enc, enc_lengths = encoder(feats, lengths)

@@ -2,7 +2,9 @@
 
 Layers are plain ``nn.Linear`` + ``scaled_dot_product_attention`` rather than
 ``nn.TransformerEncoderLayer``, whose inference fast path reads weights directly and
-would bypass adapters (LoRA) wrapped around its Linear modules.
+would bypass adapters (LoRA) wrapped around its Linear modules. Like the other encoders,
+the layers read the valid frames as rows (:class:`~vocalis.tasks.asr.frame_rows.FrameRows`)
+and the output is zero at the padding.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 
 from vocalis.tasks.asr.attention import MultiHeadAttention
 from vocalis.tasks.asr.dropout import Dropout
+from vocalis.tasks.asr.frame_rows import FrameRows
 from vocalis.tasks.asr.intermediate_ctc import InterCTCEncoder
 from vocalis.tasks.asr.subsampling import Conv2dSubsampling
 
@@ -49,10 +52,11 @@ class EncoderLayer(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(inplace=True), Dropout(dropout), nn.Linear(ffn_dim, d_model))
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """``x (B, T, D)``, ``key_mask (B, 1, T)`` True on valid frames."""
-        h = self.norm_att(x)
-        x = x + self.dropout(self.att(h, h, key_mask))
+    def forward(self, x: torch.Tensor, rows: FrameRows) -> torch.Tensor:
+        """``x (N, D)``: the valid frames of ``rows``. The feed-forward runs on them only; the
+        attention on the padded layout (its module is the decoder's too), zeros at the padding."""
+        h = rows.unpack(self.norm_att(x))  # (B, T, D)
+        x = x + self.dropout(rows.pack(self.att(h, h, ~rows.pad_mask[:, None])))
         return x + self.dropout(self.ff(self.norm_ff(x)))
 
 
@@ -85,8 +89,9 @@ class TransformerEncoder(InterCTCEncoder):
                     ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
-        key_mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])[:, None]  # (B, 1, T')
+        rows = FrameRows(torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None])  # (B, T') True = pad
+        h = rows.pack(x)  # (N, D)
         intermediates: list[torch.Tensor] = []
         for number, layer in enumerate(self.layers, start=1):
-            x = self._after_block(number, layer(x, key_mask), keep, intermediates, ctc_head)
-        return self.norm(x), lengths, intermediates
+            h = self._after_block(number, layer(h, rows), keep, intermediates, ctc_head, rows)
+        return rows.unpack(self.norm(h)), lengths, intermediates
