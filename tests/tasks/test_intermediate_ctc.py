@@ -129,18 +129,14 @@ def test_self_conditioning_adds_the_projected_ctc_posteriors_after_the_chosen_bl
         enc, lengths = model.encode(b["speech"], b["speech_lengths"])
         for h in hooks:
             h.remove()
-        # a block's input and output: (B, T', D), or the valid frames (N, D) in the relative-position encoders
         valid = torch.arange(enc.shape[1])[None, :] < lengths[:, None]  # (B, T')
-        x1 = block1_out[0]
-        logits1 = model.ctc_head(encoder._intermediate_output(x1))  # before the feedback is added
+        x1 = block1_out[0]  # (N, D): a block reads and returns the valid frames
+        logits1 = model.ctc_head(encoder._intermediate_output(x1))  # (N, V), before the feedback is added
         feedback = encoder.conditioning_layer(logits1.softmax(-1))
         enc_with, _, inter = encoder.forward_with_intermediates(b["speech"], b["speech_lengths"], model.ctc_head)
         encoder.interctc_use_conditioning = False
         unconditioned, _ = encoder(b["speech"], b["speech_lengths"])
-    def rows(t: torch.Tensor) -> torch.Tensor:
-        return t[valid] if t.dim() == 3 else t
-
-    assert torch.equal(enc_with, enc) and len(inter) == 1 and torch.equal(rows(inter[0]), rows(logits1))
+    assert torch.equal(enc_with, enc) and len(inter) == 1 and torch.equal(inter[0][valid], logits1)
     assert feedback.abs().mean() > 0.1 * x1.abs().mean()
     assert torch.allclose(block2_in[0], x1 + feedback, atol=1e-6)
     assert not torch.allclose(enc, unconditioned, atol=1e-3)  # decoding (encode) sees the conditioned encoder

@@ -47,7 +47,8 @@ class InterCTCEncoder(nn.Module):
     after the blocks of ``interctc_layer_idx``.
 
     A subclass calls :meth:`_set_interctc` in its constructor, implements :meth:`_run_blocks`
-    (calling :meth:`_after_block` after each block) and, if its intermediate outputs go through
+    (calling :meth:`_after_block` after each block, on the valid frames of its
+    :class:`~vocalis.tasks.asr.frame_rows.FrameRows`) and, if its intermediate outputs go through
     a final norm, overrides :meth:`_intermediate_output`.
     """
 
@@ -85,12 +86,10 @@ class InterCTCEncoder(nn.Module):
         return x
 
     def _after_block(self, number: int, x: torch.Tensor, keep: tuple[int, ...], intermediates: list[torch.Tensor],
-                     ctc_head: nn.Module | None, rows: FrameRows | None = None) -> torch.Tensor:
-        """After 1-based block ``number``: keep its CTC logits ``(B, T', V)`` if ``number`` is in ``keep``
-        and, with self-conditioning, return ``x`` plus the projected CTC posteriors.
-
-        ``x`` is ``(B, T', D)``, or the valid frames ``(N, D)`` of ``rows`` (the kept logits are
-        then unpacked, zero at the padding)."""
+                     ctc_head: nn.Module | None, rows: FrameRows) -> torch.Tensor:
+        """After 1-based block ``number``, whose output ``x (N, D)`` holds the valid frames of ``rows``:
+        keep its CTC logits, unpacked to ``(B, T', V)`` (zero at the padding), if ``number`` is in
+        ``keep`` and, with self-conditioning, return ``x`` plus the projected CTC posteriors."""
         conditioned = self.interctc_use_conditioning and number in self.interctc_layer_idx
         if number not in keep and not conditioned:
             return x
@@ -99,10 +98,10 @@ class InterCTCEncoder(nn.Module):
             need = "interctc_use_conditioning" if conditioned else "intermediate CTC"
             raise ValueError(f"{type(self).__name__}: {need} needs the model's CTC head: call it with ctc_head=<the "
                              "model's CTC head> (HybridCTCAttentionModel does)")
-        logits = ctc_head(self._intermediate_output(x))  # (B, T', V) or (N, V)
+        logits = ctc_head(self._intermediate_output(x))  # (N, V)
         if number in keep:
-            intermediates.append(logits if rows is None else rows.unpack(logits))
-        return x + layer(logits.softmax(-1)) if conditioned else x  # (B, T', D)
+            intermediates.append(rows.unpack(logits))
+        return x + layer(logits.softmax(-1)) if conditioned else x  # (N, D)
 
     def _conditioning_layer(self) -> nn.Module:
         layer = getattr(self, "conditioning_layer", None)
