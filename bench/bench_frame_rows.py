@@ -7,10 +7,11 @@ The digits aug recipe's conformer encoder (``egs3/digits/asr/conf/training_confo
 epoch-0 batches (32 utterances, clean-length buckets, the default) at their speed-perturbed
 lengths, so about a fifth of each batch is padding. Features are random; only shapes matter.
 
-The reference runs the same blocks with every frame declared valid (``FrameRows`` of an
-all-False mask): the padded computation's cost, what the blocks did before they skipped the
-padding. The two alternate batch by batch over ``--rounds`` rounds in one process, so load from
-other users of the cores hits both alike. Prints the encoder step time of each and the ratio.
+The reference runs the same blocks with every frame declared valid (``FrameRows`` with every
+length the batch's full length): the padded computation's cost, what the blocks did before they
+skipped the padding. The two alternate batch by batch over ``--rounds`` rounds in one process,
+so load from other users of the cores hits both alike. Prints the encoder step time of each and
+the ratio.
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from vocalis.tasks.asr.frame_rows import FrameRows
 RECIPE = Path(__file__).resolve().parent.parent / "egs3" / "digits" / "asr"
 
 
-def recipe_batches(data: Path, count: int) -> list[np.ndarray]:
-    """Frame counts ``(B,)`` of the first ``count`` epoch-0 batches, speed-perturbed."""
-    cfg = OmegaConf.load(RECIPE / "conf" / "training_conformer_aug.yaml")
+def recipe_batches(cfg, data: Path, count: int) -> list[np.ndarray]:
+    """Frame counts ``(B,)`` of the recipe config ``cfg``'s first ``count`` epoch-0 batches, speed-perturbed."""
     rows = read_manifest(data / "manifest" / "train.tsv")
     seconds = np.array([float(r["duration"]) for r in rows])
     fbank = Fbank()
@@ -51,8 +51,8 @@ def encoder_step(encoder: ConformerEncoder, feats: torch.Tensor, lengths: torch.
     start = time.perf_counter()
     x, out_lengths = encoder.subsampling(feats, lengths)
     x, pos = encoder.pos(x)
-    pad = torch.arange(x.shape[1])[None, :] >= out_lengths[:, None]
-    rows = FrameRows(pad if skip_padding else torch.zeros_like(pad))
+    rows = FrameRows.from_lengths(out_lengths if skip_padding else torch.full_like(out_lengths, x.shape[1]),
+                                  x.shape[1])
     h = rows.pack(x)
     for block in encoder.blocks:
         h = block(h, pos, rows)
@@ -70,9 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    shapes = recipe_batches(Path(args.data), args.batches)
+    cfg = OmegaConf.load(RECIPE / "conf" / "training_conformer_aug.yaml")
+    shapes = recipe_batches(cfg, Path(args.data), args.batches)
     padding = 1 - sum(int(s.sum()) for s in shapes) / sum(len(s) * int(s.max()) for s in shapes)
-    enc_conf = OmegaConf.to_container(OmegaConf.load(RECIPE / "conf" / "training_conformer_aug.yaml").encoder_conf)
+    enc_conf = OmegaConf.to_container(cfg.encoder_conf)
     torch.manual_seed(0)
     encoder = ConformerEncoder(input_size=80, **enc_conf).train()
     batches = [(torch.randn(len(s), int(s.max()), 80), torch.from_numpy(s)) for s in shapes]

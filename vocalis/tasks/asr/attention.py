@@ -117,7 +117,7 @@ class RelPositionEncoder(InterCTCEncoder):
                     ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x, pos = self.pos(x)
-        rows = FrameRows(torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None])  # (B, T') True = pad
+        rows = FrameRows.from_lengths(lengths, x.shape[1])
         h = rows.pack(x)  # (N, D)
         intermediates: list[torch.Tensor] = []
         for number, block in enumerate(self.blocks, start=1):

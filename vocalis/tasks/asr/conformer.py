@@ -53,9 +53,8 @@ class ConvModule(nn.Module):
 
     def forward(self, x: torch.Tensor, rows: FrameRows) -> torch.Tensor:
         y = nn.functional.glu(_pointwise(self.pointwise_in, self.norm_in(x)), dim=-1)  # (N, D)
-        y = rows.unpack(y).transpose(1, 2)  # (B, D, T), zeros at the padding
-        y = nn.functional.silu(self.norm(self.depthwise(y)))
-        return _pointwise(self.pointwise_out, rows.pack(y.transpose(1, 2)))  # (N, D)
+        y = rows.over_time(lambda t: nn.functional.silu(self.norm(self.depthwise(t))), y)  # (B, D, T) inside
+        return _pointwise(self.pointwise_out, y)  # (N, D)
 
 
 def _pointwise(conv: nn.Conv1d, rows: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,7 @@ class ConvolutionalGatingMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, rows: FrameRows) -> torch.Tensor:
         content, gate = self.proj_in(x).chunk(2, dim=-1)  # (N, U/2) each
-        gate = rows.unpack(self.gate_norm(gate)).transpose(1, 2)  # (B, U/2, T), zeros at the padding
-        gate = rows.pack(self.gate_conv(gate).transpose(1, 2))  # (N, U/2)
+        gate = rows.over_time(self.gate_conv, self.gate_norm(gate))  # (N, U/2)
         return self.proj_out(self.dropout(content * gate))
 
 
@@ -57,8 +56,7 @@ class EBranchformerBlock(nn.Module):
         """``x (N, D)``: the valid frames of ``rows``; ``pos (1, 2T-1, D)``."""
         x = x + 0.5 * self.dropout(self.ff1(x))
         both = torch.cat([self.att(self.norm_att(x), pos, rows), self.cgmlp(self.norm_mlp(x), rows)], -1)  # (N, 2D)
-        merged = self.merge_conv(rows.unpack(both).transpose(1, 2))  # (B, 2D, T) over zeros at the padding
-        both = both + rows.pack(merged.transpose(1, 2))
+        both = both + rows.over_time(self.merge_conv, both)
         x = x + self.dropout(self.merge_proj(both))
         x = x + 0.5 * self.dropout(self.ff2(x))
         return self.norm_out(x)

@@ -19,6 +19,8 @@ Without padding (a batch of one, or equal lengths) packing and unpacking are res
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 
@@ -30,6 +32,11 @@ class FrameRows:
         self.batch, self.frames = pad_mask.shape
         # flat indices of the valid frames into (B * T), in batch-major order; None: no padding
         self.index = (~pad_mask).flatten().nonzero().squeeze(1) if bool(pad_mask.any()) else None
+
+    @classmethod
+    def from_lengths(cls, lengths: torch.Tensor, frames: int) -> FrameRows:
+        """The first ``lengths[b]`` of ``frames`` frames of each utterance ``b`` are valid."""
+        return cls(torch.arange(frames, device=lengths.device)[None, :] >= lengths[:, None])  # (B, T) True = pad
 
     @property
     def num_rows(self) -> int:
@@ -46,3 +53,8 @@ class FrameRows:
             return rows.reshape(self.batch, self.frames, *rows.shape[1:])
         full = rows.new_zeros(self.batch * self.frames, *rows.shape[1:]).index_copy(0, self.index, rows)
         return full.view(self.batch, self.frames, *rows.shape[1:])
+
+    def over_time(self, mix: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+        """``mix`` (a convolution over time, ``(B, C, T) -> (B, C', T)``) applied to rows ``(N, C)``
+        on the padded layout, zeros at the padding; returns rows ``(N, C')``."""
+        return self.pack(mix(self.unpack(rows).transpose(1, 2)).transpose(1, 2))

@@ -89,7 +89,7 @@ class TransformerEncoder(InterCTCEncoder):
                     ctc_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         x, lengths = self.subsampling(x, lengths)
         x = self.dropout(x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device))
-        rows = FrameRows(torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None])  # (B, T') True = pad
+        rows = FrameRows.from_lengths(lengths, x.shape[1])
         h = rows.pack(x)  # (N, D)
         intermediates: list[torch.Tensor] = []
         for number, layer in enumerate(self.layers, start=1):
