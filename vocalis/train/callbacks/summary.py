@@ -11,33 +11,45 @@ from vocalis.train.callbacks.epoch_timer import epoch_timing
 from vocalis.train.callbacks.history import best_valid
 
 
-def plot_curves(history: dict, path: Path) -> Path:
-    """Train loss per step and valid losses per epoch (left); other valid metrics, e.g. ``ter``/``acc`` (right)."""
+def curves_figure(history: dict):
+    """The figure of :func:`plot_curves`: train loss per step and valid losses per epoch (left
+    axes); other valid metrics, e.g. ``ter``/``acc`` (right axes, only when there are any)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = sorted({k for row in history["valid"] for k in row if k.startswith("valid/")})
-    losses, others = [k for k in keys if "loss" in k], [k for k in keys if "loss" not in k]
-    fig, axes = plt.subplots(1, 2 if others else 1, figsize=(11 if others else 6, 4), squeeze=False)
+    loss_keys, other_keys = [k for k in keys if "loss" in k], [k for k in keys if "loss" not in k]
+    fig, axes = plt.subplots(1, 2 if other_keys else 1, figsize=(11 if other_keys else 6, 4), squeeze=False)
     ax = axes[0][0]
     if history["train"]:
-        steps, losses = zip(*history["train"])
-        ax.plot(steps, losses, lw=0.8, alpha=0.7, label="train/loss")
-    for key in losses:
-        rows = [r for r in history["valid"] if key in r]
-        ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", label=key)
+        steps, train_losses = zip(*history["train"])
+        ax.plot(steps, train_losses, lw=0.8, alpha=0.7, label="train/loss")
+    _plot_valid(ax, history, loss_keys)
     ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title("loss"), ax.grid(alpha=0.3)
     ax.legend()
-    if others:
+    if other_keys:
         ax = axes[0][1]
-        for key in others:
-            rows = [r for r in history["valid"] if key in r]
-            ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", label=key)
+        _plot_valid(ax, history, other_keys)
         ax.set_xlabel("step"), ax.set_title("validation metrics"), ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def _plot_valid(ax, history: dict, keys: list[str]) -> None:
+    """One line per key over the validation rows that hold it, at their steps."""
+    for key in keys:
+        rows = [r for r in history["valid"] if key in r]
+        ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", label=key)
+
+
+def plot_curves(history: dict, path: Path) -> Path:
+    """:func:`curves_figure` written to ``path`` (PNG, atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(history)
     tmp = path.with_name(path.stem + ".partial.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
