@@ -53,3 +53,24 @@ def test_is_an_nn_dropout_with_no_state():
     layer = Dropout(0.1)
     assert isinstance(layer, nn.Dropout)
     assert layer.state_dict() == {}
+
+
+def test_masks_follow_an_explicit_generator_on_any_thread():
+    import threading
+
+    shape = torch.Size([64, 96])
+    first = keep_mask(shape, 0.1, torch.float32, torch.Generator().manual_seed(7))
+    second = keep_mask(shape, 0.1, torch.float32, torch.Generator().manual_seed(8))
+    assert not torch.equal(first, second)
+    found = {}
+    thread = threading.Thread(target=lambda: found.setdefault(
+        "mask", keep_mask(shape, 0.1, torch.float32, torch.Generator().manual_seed(7))))
+    thread.start()
+    thread.join()
+    assert torch.equal(found["mask"], first)  # each thread has its own stream, seeded the same way
+
+
+def test_consecutive_masks_are_uncorrelated():
+    torch.manual_seed(0)
+    a, b = ((keep_mask(torch.Size([1000, 1000]), 0.5, torch.float32) > 0).float() for _ in range(2))
+    assert abs((a * b).mean().item() - 0.25) < 2.5e-3  # one stream per call, each seeded afresh
