@@ -1,14 +1,16 @@
-"""Dropout's random bits from numpy's SFC64 against torch's Mersenne Twister, side by side.
+"""Dropout's mask (``keep_mask``) against the mask it replaced, side by side.
 
-    python bench/bench_dropout_words.py [--batches 10] [--rounds 4] [--threads 2]
+    python bench/bench_dropout_mask.py [--batches 10] [--rounds 4] [--threads 2]
 
 The digits aug recipe's whole model (``egs3/digits/asr/conf/training_conformer_aug.yaml``: the
 conformer encoder, the 3-block decoder, CTC and attention losses) runs forward + backward on
 that recipe's epoch-0 batch shapes (:func:`bench_frame_rows.recipe_batches`). The reference
-draws :func:`~vocalis.tasks.asr.dropout.keep_mask`'s 64-bit words with torch's ``random_``
-(what the mask did before); the other side with :func:`~vocalis.tasks.asr.dropout.random_words`.
-The two alternate batch by batch over ``--rounds`` rounds in one process. Prints the mask time
-at the recipe's two widths and the model step time of each, and the ratios.
+mask is the one :func:`~vocalis.tasks.asr.dropout.keep_mask` built until the fourteenth
+session: its 64-bit words from torch's ``random_`` (a Mersenne Twister on one thread), the
+comparison's bool result cast to the mask's dtype. The other side is ``keep_mask`` as it is
+(SFC64 words, the comparison written in the mask's dtype). The two alternate batch by batch over
+``--rounds`` rounds in one process. Prints the mask time at the recipe's two widths and the
+model step time of each, and the ratios.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ def build_model(cfg) -> HybridCTCAttentionModel:
     return HybridCTCAttentionModel(VOCAB, encoder, decoder, **OmegaConf.to_container(cfg.model_conf))
 
 
-def torch_words(count: int, generator: torch.Generator | None = None) -> np.ndarray:
-    """The reference: ``count`` words from torch's CPU generator (Mersenne Twister, one thread)."""
-    return torch.empty(count, dtype=torch.int64).random_(-2**63, None, generator=generator).numpy().view(np.uint64)
+def earlier_mask(shape: torch.Size, p: float, dtype: torch.dtype,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """The reference: ``keep_mask`` before the fourteenth session."""
+    n = shape.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None, generator=generator)
+    bits = words.view(torch.int16)[:n].view(shape)
+    return (bits >= round(p * 65536) - 32768).to(dtype).mul_(1.0 / (1.0 - p))
 
 
 def main() -> None:
@@ -49,20 +55,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sources = {"torch random_": torch_words, "SFC64": dropout.random_words}
+    sources = {"earlier": earlier_mask, "keep_mask": dropout.keep_mask}
 
     for width in (144, 576):  # a residual branch and a feed-forward hidden layer of the recipe
         shape = torch.Size((32 * 40, width))
         times = {}
         for name, source in sources.items():
-            dropout.random_words = source
-            dropout.keep_mask(shape, 0.1, torch.float32)
+            source(shape, 0.1, torch.float32)
             start = time.perf_counter()
             for _ in range(100):
-                dropout.keep_mask(shape, 0.1, torch.float32)
+                source(shape, 0.1, torch.float32)
             times[name] = (time.perf_counter() - start) / 100
-        print(f"keep_mask {tuple(shape)}: torch random_ {times['torch random_'] * 1e3:.3f} ms, "
-              f"SFC64 {times['SFC64'] * 1e3:.3f} ms -> {times['torch random_'] / times['SFC64']:.2f}x")
+        print(f"mask {tuple(shape)}: earlier {times['earlier'] * 1e3:.3f} ms, "
+              f"keep_mask {times['keep_mask'] * 1e3:.3f} ms -> {times['earlier'] / times['keep_mask']:.2f}x")
 
     cfg = OmegaConf.load(RECIPE / "conf" / "training_conformer_aug.yaml")
     shapes = recipe_batches(cfg, RECIPE / "data", args.batches)
@@ -79,16 +84,16 @@ def main() -> None:
 
     times = {name: [] for name in sources}
     for name, source in sources.items():  # warm-up
-        dropout.random_words = source
+        dropout.keep_mask = source
         step(batches[0])
     for _ in range(args.rounds):
         for batch in batches:
             for name, source in sources.items():
-                dropout.random_words = source
+                dropout.keep_mask = source
                 times[name].append(step(batch))
     ref, ours = (float(np.mean(times[k])) for k in sources)
     print(f"aug recipe model forward + backward per batch ({len(batches)} batches x {args.rounds} rounds, "
-          f"{args.threads} threads): torch random_ {ref * 1e3:.1f} ms, SFC64 {ours * 1e3:.1f} ms -> {ref / ours:.3f}x")
+          f"{args.threads} threads): earlier mask {ref * 1e3:.1f} ms, keep_mask {ours * 1e3:.1f} ms -> {ref / ours:.3f}x")
 
 
 if __name__ == "__main__":
