@@ -83,7 +83,7 @@ def main() -> None:
         return time.perf_counter() - start
 
     times = {name: [] for name in sources}
-    for name, source in sources.items():  # warm-up
+    for source in sources.values():  # warm-up
         dropout.keep_mask = source
         step(batches[0])
     for _ in range(args.rounds):
