@@ -11,11 +11,12 @@ Mersenne Twister that fills a tensor on one thread at ~9 ns per 64-bit word (whi
 core waits), SFC64 at ~3.5 ns. The comparison then writes its 0/1 result in the mask's own
 dtype, where a bool result cast to float took 3.5x longer. Both together build a mask 1.9-3.7x
 faster at the digits conformer's widths and make the aug recipe model's forward + backward
-1.05-1.06x faster (``bench/bench_dropout_mask.py``, against the earlier mask). Each call seeds the SFC64 stream with
-three 64-bit words drawn from the torch generator (numpy's own seeding of SFC64 sets the same
-three words and discards 12 outputs, as this does), so ``torch.manual_seed`` /
-``seed_everything`` still make runs reproducible and a resumed run, which restores torch's
-generator, draws the same masks.
+1.05-1.06x faster (``bench/bench_dropout_mask.py``, against the earlier mask).
+
+Each call seeds the SFC64 stream with three 64-bit words drawn from the torch generator
+(numpy's own seeding of SFC64 sets the same three words and discards 12 outputs, as this
+does), so ``torch.manual_seed`` / ``seed_everything`` still make runs reproducible, and a
+resumed run, which restores torch's generator, draws the same masks.
 
 The keep probability is ``1 - p`` rounded to a multiple of 1/65536 (p = 0.1 keeps
 58982/65536 = 0.899994). On other devices, in eval mode and at p = 0 it is ``torch.nn.Dropout``

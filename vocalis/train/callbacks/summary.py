@@ -47,9 +47,9 @@ def _plot_valid(ax, history: dict, keys: list[str]) -> None:
 
 def plot_curves(history: dict, path: Path) -> Path:
     """:func:`curves_figure` written to ``path`` (PNG, atomically)."""
+    fig = curves_figure(history)  # first: it selects the Agg backend before pyplot is imported here
     import matplotlib.pyplot as plt
 
-    fig = curves_figure(history)
     tmp = path.with_name(path.stem + ".partial.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
