@@ -20,23 +20,11 @@ import time
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from bench_frame_rows import RECIPE, recipe_batches
+from vocalis.config.loading import load_config
 from vocalis.tasks.asr import dropout
-from vocalis.tasks.asr.conformer import ConformerEncoder
-from vocalis.tasks.asr.decoder import TransformerDecoder
-from vocalis.tasks.asr.hybrid_model import HybridCTCAttentionModel
-
-VOCAB = 14  # the recipe's word tokens: blank, unk, 11 words, sos/eos
-
-
-def build_model(cfg) -> HybridCTCAttentionModel:
-    """The recipe's model from its ``encoder_conf``, ``decoder_conf`` and ``model_conf``."""
-    enc_conf = OmegaConf.to_container(cfg.encoder_conf)
-    encoder = ConformerEncoder(input_size=80, **enc_conf)
-    decoder = TransformerDecoder(VOCAB, enc_conf["output_size"], **OmegaConf.to_container(cfg.decoder_conf))
-    return HybridCTCAttentionModel(VOCAB, encoder, decoder, **OmegaConf.to_container(cfg.model_conf))
+from vocalis.train.model_from_config import build_model
 
 
 def earlier_mask(shape: torch.Size, p: float, dtype: torch.dtype,
@@ -69,12 +57,13 @@ def main() -> None:
         print(f"mask {tuple(shape)}: earlier {times['earlier'] * 1e3:.3f} ms, "
               f"keep_mask {times['keep_mask'] * 1e3:.3f} ms -> {times['earlier'] / times['keep_mask']:.2f}x")
 
-    cfg = OmegaConf.load(RECIPE / "conf" / "training_conformer_aug.yaml")
+    cfg = load_config(RECIPE / "conf" / "training_conformer_aug.yaml", "training", RECIPE)
     shapes = recipe_batches(cfg, RECIPE / "data", args.batches)
     torch.manual_seed(0)
-    model = build_model(cfg).train()
+    model = build_model(cfg).train()  # through the task bridge, as the train stage builds it
+    words = model.vocab_size - 1  # token ids 1 .. vocab - 2: no blank, no <sos/eos>
     batches = [(torch.randn(len(s), int(s.max()), 80), torch.from_numpy(s),
-                torch.randint(1, 13, (len(s), 8)), torch.full((len(s),), 8)) for s in shapes]
+                torch.randint(1, words, (len(s), 8)), torch.full((len(s),), 8)) for s in shapes]
 
     def step(batch) -> float:
         start = time.perf_counter()

@@ -1,5 +1,7 @@
 """The CPU Dropout: right keep rate and scale, reproducible, plain nn.Dropout elsewhere."""
 
+import threading
+
 import pytest
 import torch
 from torch import nn
@@ -56,8 +58,6 @@ def test_is_an_nn_dropout_with_no_state():
 
 
 def test_masks_follow_an_explicit_generator_on_any_thread():
-    import threading
-
     shape = torch.Size([64, 96])
     first = keep_mask(shape, 0.1, torch.float32, torch.Generator().manual_seed(7))
     second = keep_mask(shape, 0.1, torch.float32, torch.Generator().manual_seed(8))

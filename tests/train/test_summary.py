@@ -38,4 +38,3 @@ def test_a_figure_without_other_metrics_has_one_panel(tmp_path):
         assert len(fig.axes) == 1
     finally:
         plt.close(fig)
-
