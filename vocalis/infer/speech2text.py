@@ -92,6 +92,11 @@ class Speech2Text:
 
     ``model(speech)`` with a ``(N,)`` float waveform returns ``{"text": str}``;
     with a list of waveforms it returns a list of such dicts, decoded as one padded batch.
+    Beam search adds ``"score"``, the best hypothesis' log-probability score, and with
+    ``nbest: N > 1`` also ``"nbest"`` (N texts, best first) and ``"nbest_scores"`` (N floats).
+    The lists always hold N entries: when the search finished fewer hypotheses (it prunes
+    those that can no longer win), the missing ranks are ``""`` with score ``-inf``, so every
+    utterance has the same fields.
     """
 
     def __init__(self, exp_dir: str | Path, checkpoint: str = "best", device: str = "cpu",
@@ -197,7 +202,9 @@ class Speech2Text:
         for hyps in nbest:
             out = {"text": self.tokenizer.decode(hyps[0].tokens), "score": hyps[0].score}
             if opts.nbest > 1:
-                out["nbest"] = [self.tokenizer.decode(h.tokens) for h in hyps]
+                missing = opts.nbest - len(hyps)
+                out["nbest"] = [self.tokenizer.decode(h.tokens) for h in hyps] + [""] * missing
+                out["nbest_scores"] = [h.score for h in hyps] + [float("-inf")] * missing
             results.append(out)
         return results
 
