@@ -25,7 +25,8 @@ the shared cores hits both alike.
    (:func:`convert_espnet_state_dict`) and fed ESPnet's own frontend features, so the hypotheses
    can agree exactly. Vocalis' fbank is still computed (and timed) on every waveform so its RTF
    pays for a frontend too. Agreement = identical token sequences. Reported for Vocalis batch 1
-   and batch ``--decode-batch``.
+   and batch ``--decode-batch``, and at batch 1 as ``model.dtype: int8`` decodes (conv-front
+   ranges from the first 16 test utterances; the agreement shows what int8 changes).
 3. CTC greedy: Vocalis' own trained model (its own fbank), batches of 16 sorted by duration,
    the best of 3 passes; in float32, as ``model.dtype: int8`` decodes it
    (:mod:`vocalis.infer.int8`, conv-front ranges from 32 training utterances), and as
@@ -62,7 +63,7 @@ from espnet_convert import convert_espnet_state_dict, match_espnet_numerics  # n
 from espnet_venv import CACHE, HERE, EspnetProcess, ensure_espnet_venv  # noqa: E402
 from vocalis_side import (BATCH, DEC, ENC, FRONTEND, LR, MODEL_CONF, WARMUP,  # noqa: E402
                           VocalisFrontend, VocalisTrainer, best_greedy, build_vocalis, int8_copy,
-                          vocalis_beam)
+                          vocalis_beam, vocalis_ctc_greedy)
 
 DIGITS_DATA = HERE.parent / "egs3" / "digits" / "asr" / "data"
 
@@ -221,8 +222,8 @@ def main() -> None:
     conv.eval()
     opts = BeamSearchOptions(beam_size=10, ctc_weight=0.3)
     frontend = VocalisFrontend()
-    voc_b1_s = voc_bn_s = 0.0
-    voc_b1, voc_bn, enc_diff = {}, {}, 0.0
+    voc_b1_s = voc_bn_s = voc_q_s = 0.0
+    voc_b1, voc_bn, voc_q, enc_diff = {}, {}, {}, 0.0
     for i in range(0, len(items), args.decode_chunk):
         chunk = items[i:i + args.decode_chunk]
         feats_file = work / f"feats_{i}.pt"
@@ -240,9 +241,14 @@ def main() -> None:
                 enc, _ = conv.encode(f, torch.tensor([f.shape[1]]))
                 enc_diff = max(enc_diff, float((enc[0] - dumped[it["utt_id"]]["enc"]).abs().max()))
         if i == 0:
+            # model.dtype: int8's copy, its conv-front ranges from this chunk's first 16 utterances
+            conv_int8 = int8_copy(conv, lambda m: vocalis_beam(m, chunk[:16], 16, frontend, opts, True))
             vocalis_beam(conv, chunk[:2], 1, frontend, opts, True)  # warm-up
+            vocalis_beam(conv_int8, chunk[:2], 1, frontend, opts, True)
         s, h = vocalis_beam(conv, chunk, 1, frontend, opts, True)
         voc_b1_s, voc_b1 = voc_b1_s + s, voc_b1 | h
+        s, h = vocalis_beam(conv_int8, chunk, 1, frontend, opts, True)
+        voc_q_s, voc_q = voc_q_s + s, voc_q | h
         s, h = vocalis_beam(conv, chunk, args.decode_batch, frontend, opts, True)
         voc_bn_s, voc_bn = voc_bn_s + s, voc_bn | h
         done = esp_res["decode"][: i + len(chunk)]
@@ -256,12 +262,14 @@ def main() -> None:
     esp_rtf = esp_time / audio_s
     agree_b1 = sum(voc_b1[u] == esp_dec[u]["ids"] for u in refs) / len(refs)
     agree_bn = sum(voc_bn[u] == esp_dec[u]["ids"] for u in refs) / len(refs)
+    agree_q = sum(voc_q[u] == esp_dec[u]["ids"] for u in refs) / len(refs)
     esp_wer = wer(refs, {u: esp_dec[u]["text"] for u in refs})
     conv_wer = wer(refs, {u: tokenizer.decode(voc_b1[u]) for u in refs})
 
     # 3. Vocalis' own model: CTC greedy speed (+ beam WER at the same training budget)
     own = voc.model.eval()
-    own_int8 = int8_copy(own, batches, voc, frontend)
+    calibration = [{"utt_id": u["utt_id"], "wave": voc.wave(u["path"])} for b in batches[:2] for u in b]
+    own_int8 = int8_copy(own, lambda m: vocalis_ctc_greedy(m, calibration, 16, frontend))
     greedy_rtf, greedy = best_greedy(own, items, frontend, audio_s)
     int8_rtf, greedy_int8 = best_greedy(own_int8, items, frontend, audio_s)
     bf16_rtf, greedy_bf16 = best_greedy(own, items, frontend, audio_s, torch.bfloat16)
@@ -305,6 +313,8 @@ def main() -> None:
         "beam10_rtf": {"espnet": esp_rtf, "vocalis_b1": voc_b1_s / audio_s, f"vocalis_b{args.decode_batch}": voc_bn_s / audio_s,
                        "ratio_b1": esp_rtf / (voc_b1_s / audio_s), f"ratio_b{args.decode_batch}": esp_rtf / (voc_bn_s / audio_s),
                        "goal": ">= 5", "agreement_b1": agree_b1, f"agreement_b{args.decode_batch}": agree_bn,
+                       "vocalis_b1_int8": voc_q_s / audio_s, "ratio_b1_int8": esp_rtf / (voc_q_s / audio_s),
+                       "agreement_b1_int8": agree_q,
                        "wer_espnet": esp_wer, "wer_vocalis_converted": conv_wer,
                        "wer_vocalis_own_model_same_budget": own_wer},
         "ctc_greedy_rtf": {"vocalis_b16": greedy_rtf, "vocalis_b16_int8": int8_rtf, "vocalis_b16_bf16": bf16_rtf,
@@ -332,6 +342,8 @@ def main() -> None:
     print(f"{f'beam-10 CTC/att RTF, Vocalis batch {nb}':<44}{esp_rtf:>10.4f}{bm[f'vocalis_b{nb}']:>10.4f}"
           f"{bm[f'ratio_b{nb}']:>8.2f}  >= 5")
     print(f"{'  hypothesis agreement (same weights)':<44}{'':>10}{agree_b1:>10.1%}{'':>8}  b{nb}: {agree_bn:.1%}")
+    print(f"{'beam-10 CTC/att RTF, batch 1, dtype int8':<44}{esp_rtf:>10.4f}{bm['vocalis_b1_int8']:>10.4f}"
+          f"{bm['ratio_b1_int8']:>8.2f}  >= 5  ({agree_q:.1%} agree with ESPnet)")
     print(f"{'  WER % (ESPnet / converted Vocalis)':<44}{esp_wer:>10.2f}{conv_wer:>10.2f}{'':>8}  "
           f"Vocalis own model, same budget: {own_wer:.2f}")
     print(f"{'CTC greedy RTF, batch 16':<44}{'-':>10}{greedy_rtf:>10.4f}{'':>8}  <= 0.005  (WER {greedy_wer:.2f})")

@@ -4,6 +4,7 @@ the Vocalis side of the bench: the model, its frontend, its training step and it
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 
@@ -140,9 +141,9 @@ def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: fl
     return min(r[0] for r in runs) / audio_s, runs[0][1]
 
 
-def int8_copy(model, batches: list[list[dict]], trainer: "VocalisTrainer", frontend: VocalisFrontend):
-    """``model.dtype: int8``'s copy of ``model``: conv-front ranges from 32 training utterances."""
-    calibration = [{"utt_id": u["utt_id"], "wave": trainer.wave(u["path"])} for b in batches[:2] for u in b]
-    with recording_front_ranges(model) as ranges:
-        vocalis_ctc_greedy(model, calibration, 16, frontend)
+def int8_copy(model, calibrate: Callable[[torch.nn.Module], object]):
+    """``model.dtype: int8``'s copy of ``model``: its conv-front ranges are recorded while
+    ``calibrate(model)`` runs the model on some utterances."""
+    with recording_front_ranges(model) as ranges, torch.inference_mode():
+        calibrate(model)
     return quantize_int8(model, ranges)
