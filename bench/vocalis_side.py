@@ -141,7 +141,7 @@ def best_greedy(model, items: list[dict], frontend: VocalisFrontend, audio_s: fl
     return min(r[0] for r in runs) / audio_s, runs[0][1]
 
 
-def int8_copy(model, calibrate: Callable[[torch.nn.Module], object]):
+def int8_copy(model: torch.nn.Module, calibrate: Callable[[torch.nn.Module], object]) -> torch.nn.Module:
     """``model.dtype: int8``'s copy of ``model``: its conv-front ranges are recorded while
     ``calibrate(model)`` runs the model on some utterances."""
     with recording_front_ranges(model) as ranges, torch.inference_mode():

@@ -156,7 +156,8 @@ class ShardStore:
             elif found != fields:
                 raise ValueError(f"{self.shard_dir(shard)} holds fields {found} but {self.shard_dir(shards[0])} "
                                  f"holds {fields}; output_fn must return the same fields for every item "
-                                 "(or set output_keys)")
+                                 "(or set output_keys). If the shards were written by another output_fn or "
+                                 f"an earlier Vocalis version, start over. {self.start_over_hint()}")
         for field in fields or []:
             tmp = self.out_dir / f"{field}.scp.partial"
             with open(tmp, "wb") as out:

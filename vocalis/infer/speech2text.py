@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.data.collate import collate
 from vocalis.data.pipeline import build_pipeline
-from vocalis.decode.beam_search import BeamSearchOptions, beam_search
+from vocalis.decode.beam_search import BeamSearchOptions, Hypothesis, beam_search
 from vocalis.decode.ctc_greedy import ctc_greedy
 from vocalis.recipe import activate_recipe
 from vocalis.train.model_contract import frame_logits
@@ -45,6 +45,13 @@ def parse_decode(decode: str | dict) -> tuple[str, BeamSearchOptions | None]:
     except TypeError as err:
         fields = sorted(BeamSearchOptions.__dataclass_fields__)
         raise ValueError(f"decode: {err}; beam search options are {fields}") from err
+
+
+def nbest_lists(hyps: list[Hypothesis], n: int, decode: Callable[[list[int]], str]) -> tuple[list[str], list[float]]:
+    """The texts and scores of ``hyps`` (best first) padded to ``n`` with ``""`` / ``-inf``: a search
+    may finish fewer than ``n`` hypotheses, and every utterance must give the same output fields."""
+    missing = n - len(hyps)
+    return [decode(h.tokens) for h in hyps] + [""] * missing, [h.score for h in hyps] + [float("-inf")] * missing
 
 
 def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
@@ -85,14 +92,16 @@ class Speech2Text:
             on GPUs; check the WER against float32 on your own test set before switching.
             ``int8`` (CPU only) decodes with an int8 copy of the model whose conv-front ranges
             are recorded on the first 32 utterances of the experiment's valid split
-            (:mod:`vocalis.infer.int8`); ~1.5x faster CTC greedy decoding on AVX2.
+            (:mod:`vocalis.infer.int8`); ~1.5x faster CTC greedy decoding on AVX2, and 1.4-1.7x
+            faster batch-1 beam search on an AVX-512 AMD EPYC (``bench/README.md``).
         int8_ranges: with ``dtype: int8``, conv-front ranges recorded earlier
             (:meth:`record_int8_ranges`; a bundle keeps them), so the valid split need not be
             readable here.
 
     ``model(speech)`` with a ``(N,)`` float waveform returns ``{"text": str}``;
     with a list of waveforms it returns a list of such dicts, decoded as one padded batch.
-    Beam search adds ``"score"``, the best hypothesis' log-probability score, and with
+    Beam search adds ``"score"``, the best hypothesis' search score (its weighted CTC and
+    attention log-probabilities plus the length penalty), and with
     ``nbest: N > 1`` also ``"nbest"`` (N texts, best first) and ``"nbest_scores"`` (N floats).
     The lists always hold N entries: when the search finished fewer hypotheses (it prunes
     those that can no longer win), the missing ranks are ``""`` with score ``-inf``, so every
@@ -117,7 +126,7 @@ class Speech2Text:
         self.model, self.checkpoint_path = self._load_model(checkpoint)
         self.device = torch.device(device)
         if self.dtype == torch.bfloat16 and self.device.type == "cpu":
-            warn_if_bfloat16_is_slow("model.dtype: bfloat16", "model.dtype: float32 (or int8 for CTC greedy)")
+            warn_if_bfloat16_is_slow("model.dtype: bfloat16", "model.dtype: float32 (or int8)")
         self.model.to(self.device).eval()
         if dtype == "int8":
             from vocalis.infer.int8 import quantize_int8
@@ -202,9 +211,7 @@ class Speech2Text:
         for hyps in nbest:
             out = {"text": self.tokenizer.decode(hyps[0].tokens), "score": hyps[0].score}
             if opts.nbest > 1:
-                missing = opts.nbest - len(hyps)
-                out["nbest"] = [self.tokenizer.decode(h.tokens) for h in hyps] + [""] * missing
-                out["nbest_scores"] = [h.score for h in hyps] + [float("-inf")] * missing
+                out["nbest"], out["nbest_scores"] = nbest_lists(hyps, opts.nbest, self.tokenizer.decode)
             results.append(out)
         return results
 

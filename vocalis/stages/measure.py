@@ -57,6 +57,9 @@ def run(ctx: RunContext) -> dict:
     for i, node in enumerate(cfg.metrics):
         metric = instantiate(node, f"metrics[{i}]")
         metric_name = getattr(metric, "name", None) or type(metric).__name__
+        if metric_name in results:
+            raise ValueError(f"metrics[{i}] reports as {metric_name!r}, like an earlier metric, and would overwrite "
+                             f"its scores and alignment file; give it its own name (e.g. name: {metric_name}_2)")
         results[metric_name] = {name: metric(inference_dir, name) for name in names}
     throughput = {}
     for name in names:
