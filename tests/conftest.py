@@ -2,7 +2,8 @@
 
 ``recipes``: copies of the digits and seed recipes in a temporary ``egs3/`` (nothing is
 written into the repository) whose tiny digits corpus is built once per session;
-``tiny_corpus``: the overrides that shrink it; ``trained_digits``: a tiny CTC model
+``tiny_corpus``: the overrides that shrink it; ``tiny_model`` / ``tiny_conformer``: the overrides
+that shrink the CTC Transformer / the task-bridge conformer configs; ``trained_digits``: a tiny CTC model
 trained on it once per session.
 """
 
@@ -51,6 +52,18 @@ TINY_MODEL = ["model.num_layers=1", "model.d_model=64", "model.ffn_dim=128", "tr
 def tiny_model() -> list[str]:
     """Overrides that shrink the digits CTC Transformer to one small layer trained one epoch."""
     return list(TINY_MODEL)
+
+
+TINY_CONFORMER = ["encoder_conf.num_blocks=1", "encoder_conf.output_size=32", "encoder_conf.attention_heads=2",
+                  "encoder_conf.linear_units=64", "decoder_conf.linear_units=64", "decoder_conf.attention_heads=2",
+                  "trainer.max_epochs=1", "dataloader.batch_size=8"]
+
+
+@pytest.fixture(scope="session")
+def tiny_conformer() -> list[str]:
+    """Overrides that shrink the task-bridge conformer configs (``training_conformer*.yaml``) to one
+    small block and a small decoder trained one epoch."""
+    return list(TINY_CONFORMER)
 
 
 @dataclass

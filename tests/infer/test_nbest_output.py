@@ -10,13 +10,10 @@ from vocalis.infer.scp import read_scp
 from vocalis.infer.speech2text import nbest_lists
 from vocalis.stages.runner import run_stages
 
-TINY_CONFORMER = ["encoder_conf.num_blocks=1", "encoder_conf.output_size=32", "encoder_conf.attention_heads=2",
-                  "encoder_conf.linear_units=64", "decoder_conf.linear_units=64", "decoder_conf.attention_heads=2",
-                  "trainer.max_epochs=1", "dataloader.batch_size=8", "exp_tag=nbest_output",
-                  "inference.model.decode.beam_size=4", "inference.model.decode.nbest=3",
-                  # this one-epoch model finishes few hypotheses on its own; at the length cap every
-                  # running one is finished as it is, so each utterance has all three ranks
-                  "inference.model.decode.maxlenratio=0.2"]
+NBEST_RUN = ["exp_tag=nbest_output", "inference.model.decode.beam_size=4", "inference.model.decode.nbest=3",
+             # this one-epoch model finishes few hypotheses on its own; at the length cap every
+             # running one is finished as it is, so each utterance has all three ranks
+             "inference.model.decode.maxlenratio=0.2"]
 RANK_METRICS = """metrics:
   - _target_: vocalis.metrics.wer.WER
   - _target_: vocalis.metrics.wer.WER
@@ -24,14 +21,14 @@ RANK_METRICS = """metrics:
 {name}"""
 
 
-def test_infer_writes_each_rank_of_the_nbest_lists(recipes, tiny_corpus):
+def test_infer_writes_each_rank_of_the_nbest_lists(recipes, tiny_corpus, tiny_conformer):
     recipe = recipes["digits"]
     conf = recipe / "conf"
     files = {"training": conf / "training_conformer.yaml", "inference": conf / "inference_conformer.yaml",
              "metrics": conf / "metrics_ranks.yaml"}
     files["metrics"].write_text(RANK_METRICS.format(name="    name: WER_2best"))
     results = run_stages(recipe, ["train_tokenizer", "collect_stats", "train", "infer", "measure"], files,
-                         tiny_corpus + TINY_CONFORMER)["measure"]
+                         tiny_corpus + tiny_conformer + NBEST_RUN)["measure"]
     folder = recipe / "exp/nbest_output/inference_conformer/test"
     hyp, score = read_scp(folder / "hyp.scp"), read_scp(folder / "score.scp")
     ranks = [read_scp(folder / f"hyp_{k}best.scp") for k in (1, 2, 3)]
@@ -50,7 +47,7 @@ def test_infer_writes_each_rank_of_the_nbest_lists(recipes, tiny_corpus):
     # two metrics under one name would overwrite each other: refused, naming the fix
     files["metrics"].write_text(RANK_METRICS.format(name=""))
     with pytest.raises(ValueError, match=r"metrics\[1\] reports as 'WER'.*give it its own name"):
-        run_stages(recipe, ["measure"], files, tiny_corpus + TINY_CONFORMER)
+        run_stages(recipe, ["measure"], files, tiny_corpus + tiny_conformer + NBEST_RUN)
 
 
 def test_nbest_lists_pad_the_ranks_a_search_did_not_finish():

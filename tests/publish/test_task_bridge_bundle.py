@@ -7,19 +7,16 @@ from vocalis.infer.scp import read_scp
 from vocalis.publish import InferenceModel
 from vocalis.stages.runner import run_stages
 
-TINY_CONFORMER = ["encoder_conf.num_blocks=1", "encoder_conf.output_size=32", "encoder_conf.attention_heads=2",
-                  "encoder_conf.linear_units=64", "decoder_conf.linear_units=64", "decoder_conf.attention_heads=2",
-                  "trainer.max_epochs=1", "dataloader.batch_size=8", "exp_tag=conformer_bundle",
-                  "inference.model.decode.beam_size=3"]
+BUNDLE_RUN = ["exp_tag=conformer_bundle", "inference.model.decode.beam_size=3"]
 
 
-def test_conformer_bundle_moves_and_decodes_like_the_experiment(recipes, tiny_corpus, tmp_path):
+def test_conformer_bundle_moves_and_decodes_like_the_experiment(recipes, tiny_corpus, tiny_conformer, tmp_path):
     recipe = recipes["digits"]
     conf = recipe / "conf"
     files = {"training": conf / "training_conformer.yaml", "inference": conf / "inference_conformer.yaml",
              "metrics": conf / "metrics.yaml", "publication": conf / "publication.yaml"}
     stages = ["train_tokenizer", "collect_stats", "train", "infer", "pack"]
-    bundle = run_stages(recipe, stages, files, tiny_corpus + TINY_CONFORMER)["pack"]
+    bundle = run_stages(recipe, stages, files, tiny_corpus + tiny_conformer + BUNDLE_RUN)["pack"]
     assert "token_list: ${tokenizer.save_path}/tokens.txt" in (bundle / "config.yaml").read_text()
 
     moved = tmp_path / "elsewhere" / "bundle"
