@@ -61,6 +61,26 @@ def test_a_wide_beam_finds_the_best_joint_score_exhaustively(lam):
     assert [h.score for h in best] == sorted([h.score for h in best], reverse=True)
 
 
+def test_a_beam_wider_than_the_vocabulary_keeps_ctc_impossible_prefixes_out():
+    """With beam 16 over 2 labels and 4 frames some kept prefixes are impossible for CTC (psi -inf).
+    Their increments must stay -inf: -inf - (-inf) = nan ranked above every real score once,
+    and the nan rows pushed the best hypothesis out of the beam."""
+    torch.manual_seed(9)
+    decoder = TransformerDecoder(V, D, attention_heads=2, linear_units=32, num_blocks=2).eval()
+    ctc_head = torch.nn.Linear(D, V)
+    with torch.no_grad():
+        decoder.output.bias[EOS] -= 5.0  # reluctant to end: the beam fills with long prefixes
+    enc = torch.randn(1, 4, D)
+    with torch.no_grad():
+        hyps = beam_search(decoder, ctc_head, enc, torch.tensor([4]), EOS,
+                           BeamSearchOptions(beam_size=16, ctc_weight=0.3, nbest=3))[0]
+        candidates = [(list(seq), n == 4) for n in range(5) for seq in itertools.product([1, 2], repeat=n)]
+        best_score, best_tokens = max((joint_score(decoder, ctc_head, enc, s, f, 0.3), s) for s, f in candidates)
+    assert all(math.isfinite(h.score) for h in hyps)
+    assert hyps[0].tokens == best_tokens
+    assert hyps[0].score == pytest.approx(best_score, abs=1e-4)
+
+
 def test_same_hypotheses_in_a_batch_of_1_and_of_16():
     decoder, ctc_head = peaked(1, vocab=12)
     torch.manual_seed(2)
@@ -96,6 +116,10 @@ def test_bad_options_name_the_fix():
         BeamSearchOptions(ctc_weight=1.0)
     with pytest.raises(ValueError, match="nbest"):
         BeamSearchOptions(beam_size=2, nbest=3)
+    with pytest.raises(ValueError, match="minlenratio must be >= 0"):
+        BeamSearchOptions(minlenratio=-1.0)
+    with pytest.raises(ValueError, match="fixed maximum"):
+        BeamSearchOptions(maxlenratio=-0.5)
 
 
 def eos_biased(bias: float) -> tuple[TransformerDecoder, torch.nn.Linear]:
@@ -114,6 +138,27 @@ def test_maxlenratio_caps_the_hypothesis_length_at_ratio_times_frames(lam):
         hyps = beam_search(decoder, ctc_head if lam else None, enc, torch.tensor([10]), 11,
                            BeamSearchOptions(beam_size=3, ctc_weight=lam, nbest=3, maxlenratio=0.3))[0]
     assert [len(h.tokens) for h in hyps] == [3, 3, 3]  # int(0.3 * 10), finished as they are
+
+
+def test_a_negative_maxlenratio_is_a_fixed_maximum_length():
+    """ESPnet's meaning: ``maxlenratio: -N`` allows N tokens whatever the utterance's length."""
+    decoder, ctc_head = eos_biased(-30.0)
+    torch.manual_seed(6)
+    enc = torch.randn(2, 20, D)
+    with torch.no_grad():
+        hyps = beam_search(decoder, None, enc, torch.tensor([20, 8]), 11,
+                           BeamSearchOptions(beam_size=2, ctc_weight=0.0, maxlenratio=-5.0))
+    assert [len(h[0].tokens) for h in hyps] == [5, 5]
+
+
+def test_a_minlenratio_under_one_token_leaves_eos_allowed():
+    """``int(ratio * frames)`` tokens at least, as ESPnet: 0.05 of 10 frames is no minimum."""
+    decoder, _ = eos_biased(30.0)
+    enc = torch.randn(1, 10, D)
+    with torch.no_grad():
+        hyp = beam_search(decoder, None, enc, torch.tensor([10]), 11,
+                          BeamSearchOptions(beam_size=3, ctc_weight=0.0, minlenratio=0.05))[0][0]
+    assert hyp.tokens == []
 
 
 def test_minlenratio_keeps_eos_out_until_ratio_times_frames():

@@ -43,8 +43,9 @@ class BeamSearchOptions:
     """Decoding knobs (the ``decode:`` block of inference.yaml).
 
     ``ctc_weight`` 0 gives attention-only beam search. ``maxlenratio`` 0 allows as many
-    tokens as encoder frames; > 0 caps at ``ratio * frames`` (hypotheses still running there end
-    as they are). ``minlenratio`` keeps ``<eos>`` out before ``ratio * frames`` tokens.
+    tokens as encoder frames; > 0 caps at ``ratio * frames``, < 0 at ``-ratio`` tokens whatever the
+    length, as in ESPnet (hypotheses still running there end as they are). ``minlenratio`` (>= 0)
+    keeps ``<eos>`` out before ``int(ratio * frames)`` tokens.
     ``penalty`` is added per token, ``<eos>`` included, as ESPnet's length bonus (a bonus for
     longer hypotheses when positive).
     """
@@ -63,9 +64,19 @@ class BeamSearchOptions:
         if not 0.0 <= self.ctc_weight < 1.0:
             raise ValueError(f"decode.ctc_weight must be in [0, 1) for attention beam search, got {self.ctc_weight}; "
                              "for CTC alone use decode: ctc_greedy")
+        if self.minlenratio < 0:
+            raise ValueError(f"decode.minlenratio must be >= 0 (a fraction of the encoder frames), got "
+                             f"{self.minlenratio}")
+        if self.maxlenratio < 0 and int(-self.maxlenratio) < 1:
+            raise ValueError(f"decode.maxlenratio < 0 sets a fixed maximum of -maxlenratio tokens, which must be "
+                             f">= 1; got {self.maxlenratio}")
 
 
 def _max_lengths(enc_lengths: torch.Tensor, ratio: float) -> list[int]:
+    """Output steps per utterance, ``<eos>`` included: the frame count for ratio 0, ``-ratio``
+    for a negative ratio (ESPnet's fixed maximum), else ``ratio * frames``; at least 1."""
+    if ratio < 0:
+        return [max(1, int(-ratio))] * len(enc_lengths)
     if ratio == 0:
         return [max(1, int(n)) for n in enc_lengths]
     return [max(1, int(ratio * int(n))) for n in enc_lengths]
@@ -97,7 +108,7 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
     scores = scores.view(n)
     max_len = _max_lengths(enc_lengths, options.maxlenratio)
-    min_len = _max_lengths(enc_lengths, options.minlenratio) if options.minlenratio != 0 else [0] * b
+    min_len = [int(options.minlenratio * int(t)) for t in enc_lengths]
     finished: list[list[Hypothesis]] = [[] for _ in range(b)]
     done = [False] * b
     # candidates kept per hypothesis: the pre-beam for CTC scoring, never more than the non-blank tokens
@@ -113,7 +124,10 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
         total = scores[:, None] + cand_weighted + options.penalty
         if ctc is not None:
             psi, r = ctc.score(cand)
-            total = total + lam * (psi - ctc.psi[:, None]).float()
+            # a prefix CTC cannot produce has psi -inf, and so have all its extensions: keep
+            # their increment -inf rather than -inf - (-inf) = nan, which topk ranks first
+            gain = (psi - ctc.psi[:, None]).masked_fill(torch.isneginf(psi), NEG_INF)
+            total = total + lam * gain.float()
         total = total.view(b, w * k)
         best, flat = total.topk(w, dim=1)  # (B, W)
         parents = (flat // k + torch.arange(b, device=enc.device)[:, None] * w).view(n)
@@ -151,7 +165,7 @@ def _collect(yseq: torch.Tensor, scores: torch.Tensor, tokens: torch.Tensor, eos
         last_step = step == max_len[u] - 1
         running = []
         for i in rows:
-            if score_list[i] == NEG_INF:
+            if not score_list[i] > NEG_INF:  # out of the beam (-inf); never nan, but never kept if it were
                 continue
             if ended[i]:
                 finished[u].append(Hypothesis(yseq[i, 1:-1].tolist(), score_list[i]))
