@@ -116,6 +116,9 @@ def test_bad_options_name_the_fix():
         BeamSearchOptions(ctc_weight=1.0)
     with pytest.raises(ValueError, match="nbest"):
         BeamSearchOptions(beam_size=2, nbest=3)
+    decoder, _ = peaked(0)
+    with pytest.raises(ValueError, match="no CTC head.*ctc_weight: 0"):
+        beam_search(decoder, None, torch.randn(1, 3, D), torch.tensor([3]), EOS, BeamSearchOptions(ctc_weight=0.3))
     with pytest.raises(ValueError, match="minlenratio must be >= 0"):
         BeamSearchOptions(minlenratio=-1.0)
     with pytest.raises(ValueError, match="fixed maximum"):

@@ -38,6 +38,17 @@ def task_config(tmp_path: Path, encoder: str = "conformer", decoder: str = "tran
     return cfg
 
 
+def test_the_vocabulary_size_comes_from_the_tokenizer_stage(tmp_path):
+    """A word tokenizer that found fewer words than tokenizer.vocab_size: the model follows tokens.txt."""
+    cfg = task_config(tmp_path)
+    tokens = Path(cfg.tokenizer.save_path) / "tokens.txt"
+    tokens.write_text("".join(f"{t}\n" for t in ["<blank>", "<unk>", "▁a", "▁b", "▁c", "<sos/eos>"]))
+    direct = resolve_task(cfg)
+    assert direct.model.vocab_size == 6 and direct.model.decoder.vocab_size == 6
+    model = build_model(cfg)
+    assert model.ctc_head.out_features == 6 and model.sos_eos_id == 5
+
+
 @pytest.mark.parametrize("encoder", ["transformer", "conformer", "e_branchformer"])
 def test_ejected_config_builds_an_identical_model(tmp_path, encoder):
     cfg = task_config(tmp_path, encoder)

@@ -100,6 +100,9 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     scorer = decoder.incremental(enc, enc_lengths, w)
     ctc = None
     if lam > 0:
+        if ctc_head is None:
+            raise ValueError(f"decode.ctc_weight={lam} scores with CTC, but the model has no CTC head (trained with "
+                             "model_conf.ctc_weight: 0?); decode with ctc_weight: 0")
         log_probs = ctc_head(enc).log_softmax(-1).repeat_interleave(w, 0)
         ctc = CTCPrefixScorer(log_probs, mem_lengths, blank_id, sos_eos_id)
     yseq = torch.full((n, 1), sos_eos_id, dtype=torch.long, device=enc.device)

@@ -137,6 +137,11 @@ class Speech2Text:
         if self.method == "beam" and getattr(self.model, "decoder", None) is None:
             raise ValueError(f"decode: beam needs a model with an attention decoder; {type(self.model).__name__} "
                              "has none (use decode: ctc_greedy)")
+        uses_ctc = self.method == "ctc_greedy" or self.beam_options.ctc_weight > 0
+        if uses_ctc and hasattr(self.model, "ctc_head") and self.model.ctc_head is None:
+            raise ValueError(f"decode: {self.method} uses CTC, but this model was trained attention-only "
+                             "(model_conf.ctc_weight: 0) and has no CTC head; decode it with "
+                             "decode: {method: beam, ctc_weight: 0}")
 
     def _load_model(self, checkpoint: str) -> tuple[torch.nn.Module, Path]:
         """The trained model; with ``peft:`` either full LoRA weights, ``merged.pth`` (plain
@@ -184,7 +189,11 @@ class Speech2Text:
             raise Int8CalibrationDataError(f"model.dtype int8 records its activation ranges on {where}, which is empty")
         with recording_front_ranges(self.model) as ranges, torch.inference_mode():
             for i in range(0, len(waves), 8):
-                frame_logits(self.model, collate([{"speech": self.pipeline.features(w)} for w in waves[i:i + 8]]))
+                batch = collate([{"speech": self.pipeline.features(w)} for w in waves[i:i + 8]])
+                if hasattr(self.model, "encode"):  # the conv front is in the encoder; an attention-only model has no CTC head
+                    self.model.encode(batch["speech"], batch["speech_lengths"])
+                else:
+                    frame_logits(self.model, batch)
         log.info("int8: activation ranges from %d utterances of %s", len(waves), where)
         return ranges
 

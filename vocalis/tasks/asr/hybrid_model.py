@@ -1,7 +1,9 @@
 """Joint CTC/attention ASR model: encoder, CTC head, attention decoder, hybrid loss.
 
 ``loss = ctc_weight * loss_ctc + (1 - ctc_weight) * loss_att`` (Watanabe et al., 2017),
-each summed per utterance and averaged over the batch unless ``length_normalized_loss``.
+each summed per utterance and averaged over the batch; ``length_normalized_loss`` divides the
+attention loss by the number of tokens instead, and leaves CTC averaged over utterances (as ESPnet2).
+With ``ctc_weight`` 0 the model has no CTC head (``ctc_head`` is None), as ESPnet2's has no ``ctc``.
 With ``interctc_weight`` the CTC term is ``(1 - w) * ctc + w * mean(intermediate ctc)`` over the
 encoder blocks in ``encoder_conf.interctc_layer_idx``; ``encoder_conf.interctc_use_conditioning``
 also feeds those blocks' CTC posteriors back into the encoder (self-conditioned CTC; the model adds
@@ -84,13 +86,16 @@ class HybridCTCAttentionModel(nn.Module):
         encoder: a module mapping ``(speech, speech_lengths)`` to ``(enc (B, T', D), enc_lengths)``
             with an ``output_size`` attribute.
         decoder: an attention decoder (``TransformerDecoder``) or None for CTC only.
-        ctc_weight: 1.0 trains CTC only (no decoder needed), 0.0 attention only.
+        ctc_weight: 1.0 trains CTC only (then ``decoder`` must be None), 0.0 attention only
+            (then no CTC head is built).
         lsm_weight: label smoothing of the attention loss.
-        length_normalized_loss: divide by the number of tokens instead of utterances.
+        length_normalized_loss: divide the attention loss by the number of tokens instead of
+            utterances (ESPnet2's meaning: the CTC loss stays a per-utterance mean).
         interctc_weight: share of intermediate CTC in the CTC loss, in [0, 1); needs an encoder
             with ``interctc_layer_idx`` (ESPnet2's ``model_conf.interctc_weight``), and is
             required (> 0) by an encoder with ``interctc_use_conditioning``.
-        token_list: tokens (or a ``tokens.txt`` path) to report cer/wer on validation.
+        token_list: tokens (or a ``tokens.txt`` path) to report cer/wer on validation; must hold
+            ``vocab_size`` tokens.
     """
 
     def __init__(self, vocab_size: int, encoder: nn.Module, decoder: nn.Module | None = None,
@@ -103,17 +108,26 @@ class HybridCTCAttentionModel(nn.Module):
         if decoder is None and ctc_weight < 1.0:
             raise ValueError(f"ctc_weight={ctc_weight} needs an attention decoder; set decoder: transformer "
                              "or ctc_weight: 1.0")
+        if decoder is not None and ctc_weight == 1.0:
+            raise ValueError("model_conf.ctc_weight: 1.0 never trains the attention decoder; for a CTC-only model "
+                             "leave the decoder out (task asr: decoder: none), or lower ctc_weight")
         self.vocab_size, self.blank_id, self.sos_eos_id = vocab_size, 0, vocab_size - 1
         self.ctc_weight, self.length_normalized_loss = ctc_weight, length_normalized_loss
         self.interctc_weight = interctc_weight
         self.encoder, self.decoder = encoder, decoder
-        self.ctc_head = nn.Linear(encoder.output_size, vocab_size)
+        # attention only: no CTC head, whose parameters would get no gradient (and stall DDP)
+        self.ctc_head = nn.Linear(encoder.output_size, vocab_size) if ctc_weight > 0 else None
         self.self_conditioned = check_conditioning(interctc_weight, encoder)
         if self.self_conditioned:  # ESPnet2's name and place, so the parameter is encoder.conditioning_layer.*
             encoder.conditioning_layer = nn.Linear(vocab_size, encoder.output_size)
         self.ctc_loss = nn.CTCLoss(blank=self.blank_id, reduction="sum", zero_infinity=True)
         self.att_loss = LabelSmoothingLoss(vocab_size, lsm_weight, length_normalized_loss)
         self.token_list = read_token_list(token_list)
+        if self.token_list is not None and len(self.token_list) != vocab_size:
+            source = f" ({token_list})" if isinstance(token_list, (str, Path)) else ""
+            raise ValueError(f"the token list{source} has {len(self.token_list)} tokens but vocab_size is "
+                             f"{vocab_size}: set tokenizer.vocab_size: {len(self.token_list)} (word and char "
+                             "tokenizers take their size from the text), or retrain the tokenizer")
 
     def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encodings ``(B, T', D)`` and lengths ``(B,)``; decoding calls this."""
@@ -125,6 +139,9 @@ class HybridCTCAttentionModel(nn.Module):
 
     def ctc_logits(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC logits ``(B, T', V)`` and lengths: what CTC greedy decoding needs."""
+        if self.ctc_head is None:
+            raise ValueError("this model was trained attention-only (model_conf.ctc_weight: 0) and has no CTC head; "
+                             "decode it with decode: {method: beam, ctc_weight: 0}")
         enc, lengths = self.encode(speech, speech_lengths)
         return self.ctc_head(enc), lengths
 
@@ -167,7 +184,7 @@ class HybridCTCAttentionModel(nn.Module):
         """CTC log-probabilities ``(B, T', V)`` of the CTC head's ``logits (B, T', V)`` and their loss."""
         log_probs = logits.float().log_softmax(-1)  # (B, T', V)
         loss = self.ctc_loss(log_probs.transpose(0, 1), text.clamp_min(0), enc_lengths, text_lengths)
-        return log_probs, loss / (text_lengths.sum() if self.length_normalized_loss else logits.shape[0])
+        return log_probs, loss / logits.shape[0]  # per utterance, length_normalized_loss or not (ESPnet2)
 
     def _attention_loss(self, enc: torch.Tensor, enc_lengths: torch.Tensor, text: torch.Tensor,
                         text_lengths: torch.Tensor) -> tuple[torch.Tensor, float, list[list[int]]]:

@@ -20,9 +20,14 @@ from the task with the same parameters.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
+from vocalis.config.instantiate import accepted_kwargs, import_target
 from vocalis.config.schema import ConfigKeyError, suggest
+from vocalis.tasks.asr.espnet_conf import translate_conf
+from vocalis.tasks.asr.hybrid_model import read_token_list
 
 ENCODERS = {
     "transformer": "vocalis.tasks.asr.transformer_encoder.TransformerEncoder",
@@ -47,6 +52,20 @@ def _choice(kind: str, name: str | None, choices: dict) -> str | None:
     return choices[name]
 
 
+def _tokenizer_vocab_size(cfg: DictConfig) -> int:
+    """The token count the train_tokenizer stage wrote (``tokens.txt``), else ``tokenizer.vocab_size``.
+
+    Word and char tokenizers take their size from the text, so the trained list may be shorter
+    than the configured size; the model's output layer follows the list."""
+    tokens = Path(str(cfg.tokenizer.save_path)) / "tokens.txt"
+    return len(read_token_list(tokens)) if tokens.is_file() else int(cfg.tokenizer.vocab_size)
+
+
+def _block_conf(kind: str, name: str, target: str, cfg: DictConfig) -> dict:
+    """``cfg.<kind>`` (encoder_conf / decoder_conf) with ESPnet2's keys read (:func:`translate_conf`)."""
+    return translate_conf(kind, name, _plain(cfg.get(kind)), accepted_kwargs(import_target(target, kind)))
+
+
 def _plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
@@ -62,14 +81,16 @@ class ASRTask:
         out = cfg.copy()
         frontend = self._frontend(cfg)
         feature_dim = int(frontend.get("n_mels", 80)) + int(bool(frontend.get("use_energy", False)))
-        encoder = {"_target_": _choice("encoder", cfg.get("encoder"), ENCODERS), "input_size": feature_dim,
-                   **_plain(cfg.get("encoder_conf"))}
+        encoder_name = cfg.get("encoder")
+        encoder_target = _choice("encoder", encoder_name, ENCODERS)
+        encoder = {"_target_": encoder_target, "input_size": feature_dim,
+                   **_block_conf("encoder_conf", encoder_name, encoder_target, cfg)}
         output_size = encoder.setdefault("output_size", 256)
-        vocab_size = int(cfg.tokenizer.vocab_size)
+        vocab_size = _tokenizer_vocab_size(cfg)
         decoder_target = _choice("decoder", cfg.get("decoder") or "none", DECODERS)
         decoder = None if decoder_target is None else {
             "_target_": decoder_target, "vocab_size": vocab_size, "encoder_output_size": output_size,
-            **_plain(cfg.get("decoder_conf"))}
+            **_block_conf("decoder_conf", cfg.get("decoder"), decoder_target, cfg)}
         model_conf = _plain(cfg.get("model_conf"))
         for key in model_conf:
             if key not in MODEL_CONF_KEYS:
