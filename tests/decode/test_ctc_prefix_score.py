@@ -93,3 +93,22 @@ def test_long_peaked_posteriors_score_like_the_frame_by_frame_recursion():
             assert math.isclose(psi[0, j].item(), expected, rel_tol=1e-9, abs_tol=1e-6), (prefix[:k], c)
         scorer.advance(torch.tensor([0]), torch.tensor([candidates[0].tolist().index(token)]), psi, state,
                        torch.tensor([token]))
+
+
+def test_hypotheses_grouped_per_utterance_score_as_repeated_rows():
+    """``group=3`` keeps one posterior table per utterance; the scores are those of a table per hypothesis."""
+    torch.manual_seed(2)
+    logits = torch.randn(2, 7, V)
+    logits[..., EOS] = -1e4
+    log_probs, lengths = logits.log_softmax(-1), torch.tensor([7, 5])
+    grouped = CTCPrefixScorer(log_probs, lengths, BLANK, EOS, group=3)
+    repeated = CTCPrefixScorer(log_probs.repeat_interleave(3, 0), lengths.repeat_interleave(3), BLANK, EOS)
+    assert grouped.x.numel() == log_probs.numel()
+    candidates = torch.tensor([[1, 2, EOS]] * 6)
+    for step in range(3):
+        (psi_g, state_g), (psi_r, state_r) = grouped.score(candidates), repeated.score(candidates)
+        assert torch.equal(psi_g, psi_r)
+        parents, choice = torch.tensor([0, 0, 1, 3, 4, 4]), torch.tensor([0, 1, step % 2, 1, 0, 1])
+        tokens = candidates[parents, choice]
+        grouped.advance(parents, choice, psi_g, state_g, tokens)
+        repeated.advance(parents, choice, psi_r, state_r, tokens)

@@ -26,8 +26,22 @@ def test_subsampling_factor_sets_output_length(factor, expected):
     y, lengths = sub(torch.randn(2, 100, 80), torch.tensor([100, 50]))
     assert lengths.tolist() == expected and y.shape == (2, expected[0], 32)
     assert sub.output_lengths(torch.tensor([100])).item() == expected[0]
-    with pytest.raises(ValueError, match="too short"):
-        sub(torch.randn(1, sub.min_input_frames - 1, 80), torch.tensor([sub.min_input_frames - 1]))
+
+
+@pytest.mark.parametrize("factor", [4, 6, 8])
+def test_an_utterance_too_short_to_subsample_gives_one_frame_alone_as_in_a_batch(factor):
+    """Alone it is zero-padded to ``min_input_frames``, as a batch's padding already pads it."""
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(80, 32, factor=factor).eval()
+    short = sub.min_input_frames - 4
+    x = torch.zeros(2, 40, 80)
+    x[0, :short] = torch.randn(short, 80)
+    x[1] = torch.randn(40, 80)
+    with torch.no_grad():
+        batched, batched_lengths = sub(x, torch.tensor([short, 40]))
+        alone, alone_lengths = sub(x[:1, :short], torch.tensor([short]))
+    assert alone_lengths.tolist() == [1] and batched_lengths[0].item() == 1 and alone.shape[1] == 1
+    assert torch.allclose(alone[0, 0], batched[0, 0], atol=1e-6)
 
 
 def test_the_cpu_front_in_chunks_gives_the_batch_outputs_and_gradients(monkeypatch):

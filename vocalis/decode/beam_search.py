@@ -96,15 +96,13 @@ def beam_search(decoder: torch.nn.Module, ctc_head: torch.nn.Module | None, enc:
     b, w = enc.shape[0], options.beam_size
     n = b * w
     lam = options.ctc_weight
-    mem_lengths = enc_lengths.repeat_interleave(w, 0)
     scorer = decoder.incremental(enc, enc_lengths, w)
     ctc = None
     if lam > 0:
         if ctc_head is None:
             raise ValueError(f"decode.ctc_weight={lam} scores with CTC, but the model has no CTC head (trained with "
                              "model_conf.ctc_weight: 0?); decode with ctc_weight: 0")
-        log_probs = ctc_head(enc).log_softmax(-1).repeat_interleave(w, 0)
-        ctc = CTCPrefixScorer(log_probs, mem_lengths, blank_id, sos_eos_id)
+        ctc = CTCPrefixScorer(ctc_head(enc).log_softmax(-1), enc_lengths, blank_id, sos_eos_id, group=w)
     yseq = torch.full((n, 1), sos_eos_id, dtype=torch.long, device=enc.device)
     tokens = yseq[:, 0]
     scores = torch.full((b, w), NEG_INF, device=enc.device)

@@ -62,9 +62,15 @@ class Conv2dSubsampling(nn.Module):
         return n
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, T, F)`` zero-padded past ``lengths (B,)`` -> ``(B, T', D)`` and ``(B,)`` output lengths.
+
+        An utterance shorter than :attr:`min_input_frames` gets one output frame, computed over
+        zeros past its end, whether it is alone (the input is zero-padded to that length here) or
+        in a batch (where the padding already is): it decodes the same either way. Training data
+        that short (under ~0.1 s at x6) carries no word anyway; filter it out beforehand.
+        """
         if x.shape[1] < self.min_input_frames:
-            raise ValueError(f"input of {x.shape[1]} frames is too short for x{self.factor} subsampling "
-                             f"(needs >= {self.min_input_frames})")
+            x = nn.functional.pad(x, (0, 0, 0, self.min_input_frames - x.shape[1]))
         per_chunk = self.utterances_per_chunk(x)
         y = self._front(x) if per_chunk >= x.shape[0] else self._front_in_chunks(x, lengths, per_chunk)
         return y, self.output_lengths(lengths).clamp(min=1, max=y.shape[1])
