@@ -9,7 +9,7 @@ import torch
 from vocalis.config.loading import load_config
 from vocalis.config.propagation import resolve
 from vocalis.config.schema import ConfigKeyError
-from vocalis.tasks.asr.espnet_conf import translate_conf
+from vocalis.tasks.asr.espnet_conf import translate_conf, translate_frontend_conf
 from vocalis.tasks.registry import resolve_task
 from vocalis.train.model_from_config import build_model
 
@@ -97,3 +97,12 @@ def test_what_vocalis_does_not_build_names_the_key_and_what_it_builds(conf, mess
 def test_a_decoder_key_is_named_as_decoder_conf():
     with pytest.raises(ConfigKeyError, match=r"decoder_conf.concat_after: True .* decoder is concat_after: False"):
         translate_conf("decoder_conf", "transformer", {"concat_after": True}, None)
+
+
+def test_espnet2_frontend_sizes_in_samples_become_the_fbank_frames():
+    got = translate_frontend_conf({"fs": 16000, "n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 80})
+    assert got == {"sample_rate": 16000, "frame_length_ms": 25.0, "frame_shift_ms": 10.0, "n_mels": 80}
+    assert translate_frontend_conf({"fs": 8000, "win_length": 200, "hop_length": 80}) == {
+        "sample_rate": 8000, "frame_length_ms": 25.0, "frame_shift_ms": 10.0}
+    with pytest.raises(ConfigKeyError, match=r"frontend_conf.n_fft: 1024 .* pads its 400-sample window to 512"):
+        translate_frontend_conf({"n_fft": 1024, "win_length": 400})

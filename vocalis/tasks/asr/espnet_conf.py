@@ -1,4 +1,4 @@
-"""ESPnet2's ``encoder_conf`` / ``decoder_conf`` keys, read by the task bridge.
+"""ESPnet2's ``encoder_conf`` / ``decoder_conf`` / ``frontend_conf`` keys, read by the task bridge.
 
 An ESPnet2 config describes the same conformer as Vocalis' with keys Vocalis does not take:
 some choose what Vocalis builds in one fixed way (``macaron_style: true``, ``rel_pos_type:
@@ -74,3 +74,30 @@ def _subsampling_from_input_layer(conf: dict[str, Any]) -> dict[str, Any]:
         raise ConfigKeyError(f"encoder_conf.input_layer: {layer} means subsampling_factor {factor}, but "
                              f"subsampling_factor is {conf['subsampling_factor']}; keep one of the two")
     return {**conf, "subsampling_factor": factor}
+
+
+def translate_frontend_conf(conf: dict[str, Any]) -> dict[str, Any]:
+    """ESPnet2's frontend sizes in samples (``fs``, ``win_length``, ``hop_length``, ``n_fft``) as
+    the Kaldi fbank's (``sample_rate``, ``frame_length_ms``, ``frame_shift_ms``).
+
+    ``n_fft`` must be the power of two the fbank rounds the window up to (512 for 400 samples);
+    the fbank is Kaldi's (povey window, pre-emphasis), so features are not ESPnet's STFT
+    frontend's bit for bit, but frame for frame.
+    """
+    out = dict(conf)
+    if "fs" in out:
+        out["sample_rate"] = out.pop("fs")
+    rate = out.get("sample_rate", 16000)
+    for samples_key, ms_key in (("win_length", "frame_length_ms"), ("hop_length", "frame_shift_ms")):
+        if samples_key in out:
+            if ms_key in out:
+                raise ConfigKeyError(f"frontend_conf: give {samples_key} (samples) or {ms_key}, not both")
+            out[ms_key] = 1000.0 * out.pop(samples_key) / rate
+    if "n_fft" in out:
+        n_fft = out.pop("n_fft")
+        window = round(out.get("frame_length_ms", 25.0) * rate / 1000)
+        padded = 1 << (window - 1).bit_length()
+        if n_fft != padded:
+            raise ConfigKeyError(f"frontend_conf.n_fft: {n_fft} is not built in: the fbank pads its {window}-sample "
+                                 f"window to {padded} points; drop n_fft or set it to {padded}")
+    return out

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vocalis.config.instantiate import accepted_kwargs, import_target
 from vocalis.config.schema import ConfigKeyError, suggest
-from vocalis.tasks.asr.espnet_conf import translate_conf
+from vocalis.tasks.asr.espnet_conf import translate_conf, translate_frontend_conf
 from vocalis.tasks.asr.hybrid_model import read_token_list
 
 ENCODERS = {
@@ -120,7 +120,7 @@ class ASRTask:
             raise ConfigKeyError("task: asr needs a frontend (frontend: fbank)")
         else:
             node = _plain(node)
-        return {**node, **_plain(cfg.get("frontend_conf"))}
+        return {**node, **translate_frontend_conf(_plain(cfg.get("frontend_conf")))}
 
 
 class _writable:
