@@ -2,6 +2,8 @@
 
 import shutil
 
+import pytest
+
 from vocalis.data.manifest import ManifestDataset
 from vocalis.infer.scp import read_scp
 from vocalis.publish import InferenceModel
@@ -30,3 +32,25 @@ def test_conformer_bundle_moves_and_decodes_like_the_experiment(recipes, tiny_co
     speeches = [test[i]["speech"] for i in range(len(test))]
     assert [out["text"] for out in model(speeches, 16000)] == list(hyp.values())
     assert model(speeches[0], 16000)["text"] == model(speeches[:1], 16000)[0]["text"]  # one input, one dict
+
+
+def test_an_attention_only_model_trains_packs_and_decodes_in_int8_without_a_ctc_head(recipes, tiny_corpus,
+                                                                                   tiny_conformer):
+    """``model_conf.ctc_weight: 0`` builds no CTC head (as ESPnet2); beam search with ``ctc_weight: 0``
+    decodes it, pack records its int8 ranges through the encoder, and CTC decoding is refused."""
+    recipe = recipes["digits"]
+    conf = recipe / "conf"
+    files = {"training": conf / "training_conformer.yaml", "inference": conf / "inference_conformer.yaml",
+             "metrics": conf / "metrics.yaml", "publication": conf / "publication.yaml"}
+    overrides = ["exp_tag=attention_only", "model_conf.ctc_weight=0", "inference.model.decode.ctc_weight=0",
+                 "inference.model.decode.beam_size=3"]
+    stages = ["train_tokenizer", "collect_stats", "train", "infer", "pack"]
+    bundle = run_stages(recipe, stages, files, tiny_corpus + tiny_conformer + overrides)["pack"]
+    hyp = read_scp(recipe / "exp/attention_only/inference_conformer/test/hyp.scp")
+    assert len(hyp) == len(ManifestDataset(recipe / "data/manifest", "test"))
+    model = InferenceModel.from_packed(bundle, dtype="int8")
+    assert model.speech2text.model.ctc_head is None and (bundle / "int8_ranges.json").is_file()
+    speech = ManifestDataset(recipe / "data/manifest", "test")[0]["speech"]
+    assert isinstance(model(speech, 16000)["text"], str)
+    with pytest.raises(ValueError, match="attention-only"):
+        InferenceModel.from_packed(bundle, decode="ctc_greedy")

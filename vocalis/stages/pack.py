@@ -53,7 +53,9 @@ def _int8_ranges(request: PackRequest) -> dict | None:
     from vocalis.infer.speech2text import Int8CalibrationDataError, Speech2Text
 
     try:
-        return Speech2Text(request.exp_dir, checkpoint=str(request.checkpoint)).record_int8_ranges()
+        # decoded as the bundle will be: an attention-only model refuses the default ctc_greedy
+        decode = request.model_node.get("decode", "ctc_greedy")
+        return Speech2Text(request.exp_dir, checkpoint=str(request.checkpoint), decode=decode).record_int8_ranges()
     except Int8CalibrationDataError as err:
         log.warning("packing without int8 ranges, so the bundle will not decode with dtype int8: %s", err)
         return None
