@@ -70,7 +70,7 @@ def test_killed_run_resumes_to_the_uninterrupted_output(trained_digits, tmp_path
     survivor_marks = {p: (p / ".shard.done").stat().st_mtime_ns for p in survivors}
 
     # a changed config must not be mixed with the shards of the killed run
-    with pytest.raises(StaleOutputsError, match=r"different inference config or model checkpoint.*rm -r"):
+    with pytest.raises(StaleOutputsError, match=r"different inference config, model checkpoint or test data.*rm -r"):
         run_stages(recipe, ["infer"], trained_digits.config_files(killed), trained_digits.overrides
                    + ["inference.batch_size=1"])
 

@@ -58,12 +58,22 @@ def model_files(model_cfg: DictConfig) -> list[Path]:
     return sorted({f.resolve() for f in files if f.is_file()})
 
 
-def inference_fingerprint(cfg: DictConfig, test_entry: Any) -> str:
+def inference_fingerprint(cfg: DictConfig, test_entry: Any, dataset: Any = None) -> str:
     """sha256 of what decides a test set's outputs: the config (minus how/where it runs),
-    the bytes of the model files and the test set's dataset entry."""
+    the bytes of the model files, the test set's dataset entry and its manifest rows
+    (:func:`manifest_rows`): a corrected transcript makes the outputs (and ``ref.scp``) stale."""
     settings = {k: _plain(v) for k, v in cfg.items() if k not in NOT_FINGERPRINTED}
     models = {str(path): file_fingerprint(path) for path in model_files(cfg.model)}
-    return fingerprint(settings, models, _plain(test_entry))
+    return fingerprint(settings, models, _plain(test_entry), manifest_rows(dataset))
+
+
+def manifest_rows(dataset: Any) -> list[list[dict]] | None:
+    """The manifest rows (utt_id, path, text, ...) of each part of a test set, read without audio,
+    or None for datasets that keep no rows (their entry and ids stand for them)."""
+    parts = getattr(dataset, "parts", None) or ([dataset] if dataset is not None else [])
+    if not parts or not all(isinstance(getattr(p, "rows", None), list) for p in parts):
+        return None
+    return [p.rows for p in parts]
 
 
 def dataset_sample_rate(dataset: Any, default: int = 16000) -> int:

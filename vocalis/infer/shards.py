@@ -90,7 +90,7 @@ class ShardStore:
             old = json.loads(manifest.read_text())
             problem = None
             if old.get("fingerprint") != self.fingerprint:
-                problem = "were made with a different inference config or model checkpoint"
+                problem = "were made with a different inference config, model checkpoint or test data"
             elif old.get("shards") != plan["shards"]:
                 problem = "were made for different utterances (the test set changed)"
             if problem is None:

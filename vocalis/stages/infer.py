@@ -30,21 +30,22 @@ def _client(parallel: dict | None) -> contextlib.AbstractContextManager:
     return dask_client(parallel)
 
 
-def _pending_runs(cfg, names: list[str], recipe_dir: Path) -> list[TestSetRun]:
+def _pending_runs(cfg, provider, recipe_dir: Path) -> list[TestSetRun]:
     """Test sets whose outputs are not up to date; a finished test set of another config is refused."""
     config, runs = to_plain(cfg), []
     session_key = fingerprint({k: v for k, v in config.items() if k not in ("parallel", "overwrite")})
-    for name in names:
+    for name in provider.test_names():
         out_dir = Path(cfg.inference_dir) / name
         entry = next(e for e in cfg.dataset.test if e.name == name)
-        fp = inference_fingerprint(cfg, entry)
+        fp = inference_fingerprint(cfg, entry, provider.build_dataset(name))
         marker = DoneMarker(out_dir, "infer")
         if marker.matches(fp):
             log.info("%s: outputs are up to date with this config and checkpoint, skipping", name)
             continue
         if marker.read() is not None and not cfg.overwrite:
-            raise StaleOutputsError(f"{out_dir} holds outputs of a different inference config or model "
-                                    f"checkpoint. {ShardStore(out_dir, fp).start_over_hint()}")
+            hint = ShardStore(out_dir, fp).start_over_hint()
+            raise StaleOutputsError(f"{out_dir} holds outputs of a different inference config, model checkpoint "
+                                    f"or test data (manifest rows). {hint}")
         runs.append(TestSetRun(name, out_dir, fp, config, str(recipe_dir), session_key, int(cfg.shard_size),
                                bool(cfg.overwrite)))
     return runs
@@ -54,7 +55,7 @@ def run(ctx: RunContext) -> dict:
     cfg = ctx.config("inference", "infer")
     parallel = check_parallel(to_plain(cfg.parallel) if cfg.parallel is not None else None)
     provider, runner = build_session(cfg, ctx.recipe_dir)
-    runs = _pending_runs(cfg, provider.test_names(), ctx.recipe_dir)
+    runs = _pending_runs(cfg, provider, ctx.recipe_dir)
     results = {}
     if not runs:
         return results
