@@ -13,9 +13,11 @@ from omegaconf import OmegaConf
 from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.data.collate import collate
 from vocalis.data.pipeline import build_pipeline
+from vocalis.data.pipeline_files import check_pipeline_files
 from vocalis.decode.beam_search import BeamSearchOptions, Hypothesis, beam_search
 from vocalis.decode.ctc_greedy import ctc_greedy
 from vocalis.recipe import activate_recipe
+from vocalis.stages.markers import DoneMarker
 from vocalis.train.model_contract import frame_logits
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,8 @@ class Speech2Text:
         if not config_file.is_file():
             raise FileNotFoundError(f"{config_file} does not exist: train the experiment first (stage train)")
         self.cfg = OmegaConf.load(config_file)
+        trained = DoneMarker(self.exp_dir, "train").info() or {}  # absent in a bundle, which carries its own copies
+        check_pipeline_files(self.cfg, trained.get("inputs"), self.exp_dir, "decode with it")
         if Path(self.cfg.recipe_dir).is_dir():
             activate_recipe(self.cfg.recipe_dir)
         self.pipeline = build_pipeline(self.cfg)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from vocalis.atomic_files import write_text_atomically
 
 SCLITE_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
 
 
 def write_metrics_json(path: str | Path, results: dict) -> Path:
     """``{metric: {test set: values}}`` written atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, json.dumps(results, indent=1, sort_keys=False) + "\n")
 
 
 def format_results_table(results: dict) -> str:
@@ -46,8 +43,4 @@ def format_group_table(metric: str, test: str, key: str, groups: dict[str, dict]
 
 
 def write_results_markdown(path: str | Path, results: dict) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(format_results_table(results), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, format_results_table(results))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from vocalis.atomic_files import write_text_atomically
 from vocalis.infer.scp import read_scp
 from vocalis.metrics.alignment import AlignedPair
 from vocalis.metrics.error_rate import ErrorCounts, score_pairs
@@ -61,9 +61,7 @@ class ErrorRate:
                              "re-run the infer stage for this test set")
         counts, alignments = score_pairs(((k, refs[k], hyps[k]) for k in refs), self.unit, self.normalizer, self.costs)
         path = folder / f"{self.name.lower()}_alignment.txt"
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text("\n".join(format_alignment(u, ops) for u, ops in alignments), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomically(path, "\n".join(format_alignment(u, ops) for u, ops in alignments))
         result = counts.as_dict(self.name)
         if self.group_by:
             result[f"by_{self.group_by}"] = self._per_group(folder, refs, alignments)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from vocalis.atomic_files import write_text_atomically
 from vocalis.config.loading import to_plain
 from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.organizer import DataOrganizer
@@ -56,9 +57,7 @@ class _FeatureShapes(torch.utils.data.Dataset):
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, "".join(lines))
 
 
 def _check_bad(bad: list[tuple[int, str, str]], total: int, max_bad_fraction: float, out_dir: Path) -> None:

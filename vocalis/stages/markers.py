@@ -36,9 +36,14 @@ class DoneMarker:
         self.path = Path(folder) / f".{name}.done"
 
     def read(self) -> str | None:
+        info = self.info()
+        return None if info is None else info.get("fingerprint")
+
+    def info(self) -> dict | None:
+        """Everything the marker holds (``fingerprint`` and what :meth:`write` was given), or None."""
         if not self.path.is_file():
             return None
-        return json.loads(self.path.read_text()).get("fingerprint")
+        return json.loads(self.path.read_text())
 
     def matches(self, fp: str) -> bool:
         return self.read() == fp

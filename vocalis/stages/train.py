@@ -20,12 +20,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
+from vocalis.atomic_files import write_text_atomically
 from vocalis.config.instantiate import accepted_kwargs, instantiate
 from vocalis.config.loading import to_plain
 from vocalis.config.schema import ConfigKeyError, suggest
 from vocalis.cpu_bfloat16 import warn_if_bfloat16_is_slow
 from vocalis.data.organizer import DataOrganizer
 from vocalis.data.pipeline import build_pipeline
+from vocalis.data.pipeline_files import check_pipeline_files, pipeline_digests
 from vocalis.stages.context import RunContext
 from vocalis.stages.markers import DoneMarker, fingerprint
 from vocalis.train.averaging import average_state_dicts, model_state_dict, save_weights
@@ -177,16 +179,19 @@ def run(ctx: RunContext) -> None:
     done, started = DoneMarker(exp_dir, "train"), DoneMarker(exp_dir, "train_started")
     if done.read() is not None:
         _check_fingerprint(done, sections, exp_dir)
+        check_pipeline_files(cfg, done.info().get("inputs"), exp_dir, "count it as trained")
         log.info("%s is already trained with this config, skipping", exp_dir)
         return
     last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
     resume = last_ckpt.is_file() and started.read() is not None
     if resume:
         _check_fingerprint(started, sections, exp_dir)
+        check_pipeline_files(cfg, started.info().get("inputs"), exp_dir, "resume its training")
         log.info("resuming from %s", last_ckpt)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    started.write(fp, sections=sections)
-    (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+    inputs = pipeline_digests(cfg)  # the tokenizer and statistics this run trains with
+    started.write(fp, sections=sections, inputs=inputs)
+    write_text_atomically(exp_dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     pipeline = build_pipeline(cfg)
@@ -219,5 +224,5 @@ def run(ctx: RunContext) -> None:
         if cfg.get("peft"):
             _export_peft(model, cfg, exp_dir)
         _write_report(exp_dir, trainer, callbacks, model, averaged)
-        done.write(fp, sections=sections, global_step=trainer.global_step,
+        done.write(fp, sections=sections, inputs=inputs, global_step=trainer.global_step,
                    best_score=float(checkpoint_cb.best_model_score) if checkpoint_cb.best_model_score is not None else None)

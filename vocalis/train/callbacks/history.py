@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from vocalis.atomic_files import write_text_atomically
 from vocalis.train.callbacks.epoch_timer import EpochTimer
 
 
@@ -28,9 +28,7 @@ def _number(value: Any) -> float | None:
 
 def write_json(data: Any, path: Path) -> None:
     """Atomic JSON write (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(data, indent=1, allow_nan=True))
 
 
 class TrainingHistory(L.Callback):
