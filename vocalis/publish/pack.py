@@ -90,10 +90,31 @@ def _relativize(node: Any, recipe_dir: str) -> Any:
     return node
 
 
+def _rebase(node: Any, moved: dict[str, str]) -> Any:
+    """Paths under a folder of ``moved`` (old folder -> interpolation of its bundle copy) follow the copy."""
+    if isinstance(node, dict):
+        return {k: _rebase(v, moved) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v, moved) for v in node]
+    if isinstance(node, str):
+        for old, new in moved.items():
+            if node.startswith(old + os.sep):
+                return new + "/" + os.path.relpath(node, old)
+    return node
+
+
 def bundle_config(exp_config: dict) -> dict:
-    """The experiment config with bundle-relative paths and without data locations."""
+    """The experiment config with bundle-relative paths and without data locations.
+
+    A path the config spells out under the tokenizer's or the statistics' folder (an ejected model's
+    ``token_list: /.../tokenizer/word_14/tokens.txt``) becomes an interpolation of the bundle's copy
+    (``${tokenizer.save_path}/tokens.txt``): the bundle decodes away from the recipe."""
     cfg = {k: v for k, v in exp_config.items() if k not in DROPPED_SECTIONS}
     recipe_dir = str(cfg.get("recipe_dir", ""))
+    moved = {str(cfg["stats_dir"]): "${stats_dir}"} if isinstance(cfg.get("stats_dir"), str) else {}
+    if isinstance(cfg.get("tokenizer"), dict) and isinstance(cfg["tokenizer"].get("save_path"), str):
+        moved[cfg["tokenizer"]["save_path"]] = "${tokenizer.save_path}"
+    cfg = _rebase(cfg, {old: new for old, new in moved.items() if os.path.isabs(old)})
     cfg.update(recipe_dir=".", data_dir=".", exp_dir=".", stats_dir="stats")
     if isinstance(cfg.get("tokenizer"), dict):
         cfg["tokenizer"] = {**cfg["tokenizer"], "save_path": "tokenizer"}
