@@ -62,3 +62,19 @@ def test_lora_trains_only_adapters_and_every_export_decodes_alike(pretrained):
         with torch.no_grad():
             logits[ckpt] = s2t.model.ctc_logits(feats, torch.tensor([feats.shape[1]]))[0]
     assert torch.allclose(logits["best"], logits["merged.pth"], atol=1e-4)
+
+
+def test_the_infer_stage_decodes_base_plus_adapter_and_pack_asks_for_the_merged_weights(pretrained):
+    """``model.checkpoint: adapter`` (the README's base + adapter) through the stages, not only the API."""
+    recipe, overrides = pretrained
+    files = {**reuse_config(recipe, "training_lora"), "inference": recipe / "conf/inference.yaml",
+             "publication": recipe / "conf/publication.yaml"}
+    adapter = overrides + ["inference.model.checkpoint=adapter"]
+    run_stages(recipe, ["train", "infer"], files, adapter)
+    exp = recipe / "exp" / "training_lora_test"
+    hyp = (exp / "inference/test/hyp.scp").read_text().splitlines()
+    test = ManifestDataset(recipe / "data/manifest", "test")
+    texts = Speech2Text(exp, checkpoint="adapter")([test[i]["speech"] for i in range(len(test))])
+    assert [line.split(" ", 1)[1] if " " in line else "" for line in hyp] == [t["text"] for t in texts]
+    with pytest.raises(ValueError, match="pack checkpoint: merged.pth"):
+        run_stages(recipe, ["pack"], files, adapter)

@@ -39,10 +39,10 @@ def model_files(model_cfg: DictConfig) -> list[Path]:
     files: list[Path] = []
     plain = _plain(model_cfg) or {}
     if "exp_dir" in plain and "checkpoint" in plain:
-        from vocalis.infer.speech2text import find_checkpoint
+        from vocalis.infer.speech2text import checkpoint_files
 
         exp_dir = Path(plain["exp_dir"])
-        files += [find_checkpoint(exp_dir, str(plain["checkpoint"])), exp_dir / "config.yaml"]
+        files += checkpoint_files(exp_dir, str(plain["checkpoint"])) + [exp_dir / "config.yaml"]
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):

@@ -69,6 +69,26 @@ def find_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
     return path
 
 
+def checkpoint_files(exp_dir: Path, checkpoint: str) -> list[Path]:
+    """The files whose bytes ``model.checkpoint`` loads: :func:`find_checkpoint`'s file, or for ``adapter``
+    the adapter folder's files and the base weights of the experiment's ``init.sources``."""
+    if checkpoint != "adapter":
+        return [find_checkpoint(exp_dir, checkpoint)]
+    from vocalis.train.weights_io import best_weights_in
+
+    adapter = exp_dir / "adapter"
+    if not adapter.is_dir():
+        raise FileNotFoundError(f"{adapter} does not exist (model.checkpoint: adapter): train the experiment with a "
+                                "peft: block, or decode another checkpoint (best, last, merged.pth)")
+    cfg = OmegaConf.load(exp_dir / "config.yaml")
+    bases = []
+    for source in OmegaConf.to_container(cfg.get("init") or {}, resolve=True).get("sources") or []:
+        path = Path(source["path"])
+        path = path if path.is_absolute() else Path(cfg.recipe_dir) / path
+        bases.append(best_weights_in(path) if path.is_dir() else path)
+    return sorted(adapter.iterdir()) + bases
+
+
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
     """Load the state dict read from ``source`` strictly into ``model``."""
     missing, unexpected = model.load_state_dict(state, strict=False)

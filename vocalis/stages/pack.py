@@ -40,6 +40,10 @@ def _request(ctx: RunContext) -> PackRequest:
     from vocalis.infer.speech2text import find_checkpoint
 
     exp_dir = Path(model_node["exp_dir"])
+    if str(model_node["checkpoint"]) == "adapter":
+        raise ValueError(f"{ctx.config_files['inference']}: pack publishes one weights file, and model.checkpoint: "
+                         "adapter is base weights + adapter; pack checkpoint: merged.pth (the same model with the "
+                         "adapters merged in), e.g. with inference.model.checkpoint=merged.pth")
     recipe = "/".join(Path(ctx.recipe_dir).parts[-2:])
     return PackRequest(exp_dir=exp_dir, checkpoint=find_checkpoint(exp_dir, str(model_node["checkpoint"])),
                        model_node=model_node, recipe=recipe, metrics_file=Path(cfg.inference_dir) / "metrics.json",
