@@ -51,7 +51,9 @@ def test_summary_and_curves_are_written_at_the_end(prepared):
     assert f"valid/loss = {best['valid/loss']:.4g} (min) at epoch {best['epoch'] + 1}, step {best['step']}" in text
     assert "best checkpoint  checkpoints/epoch" in text and "averaged best    valid.loss.ave_3best.pth" in text
     assert "(100.0 %)" in text and "skipped batches  0" in text and len(text.splitlines()) <= 24
-    assert "training summary" in (exp / "train.log").read_text()
+    log = (exp / "train.log").read_text()
+    assert "training summary" in log
+    assert "valid.loss.ave_3best.pth averages only 2 checkpoints, not 3" in log  # 2 epochs validated
     image = Image.open(exp / "curves.png")
     assert image.size == (1100, 400)  # loss panel + validation metrics (ter) panel
     assert history["wall_seconds"] > 0

@@ -21,8 +21,9 @@ Usage::
     fast = quantize_int8(model, ranges)               # model itself is left float32
 
 Caveats: dynamic quantization picks each ``Linear``'s activation scale from the whole
-padded batch, so a batch of 16 need not give bit-for-bit the outputs of a batch of 1
-(float32 does); compare WER with float32 on your own test set before switching.
+padded batch, so a batch of 16 need not give the hypotheses of a batch of 1 (float32 does,
+with scores that agree to about 1e-6: the attention over a padded batch sums in another order);
+compare WER with float32 on your own test set before switching.
 """
 
 from __future__ import annotations

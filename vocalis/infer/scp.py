@@ -45,8 +45,9 @@ def write_scp(path: str | Path, items: Iterable[tuple[str, object]]) -> Path:
 def read_scp(path: str | Path) -> dict[str, str]:
     """Read an scp file into an insertion-ordered ``{utt_id: value}`` dict.
 
-    A line with only an id maps to ``""`` (an empty hypothesis). Duplicate ids
-    are an error because they make scoring ambiguous.
+    The id ends at the first space or tab (a tab-separated ``wav.scp`` reads too); the value is
+    the rest of the line after that one separator. A line with only an id maps to ``""`` (an empty
+    hypothesis). Duplicate ids are an error because they make scoring ambiguous.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,7 +58,8 @@ def read_scp(path: str | Path) -> dict[str, str]:
             line = line.rstrip("\n")
             if not line:
                 continue
-            utt_id, _, value = line.partition(" ")
+            cut = next((i for i, c in enumerate(line) if c in " \t"), len(line))  # Kaldi: a space or a tab
+            utt_id, value = line[:cut], line[cut + 1:]
             if utt_id in out:
                 raise ValueError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}")
             out[utt_id] = value

@@ -23,7 +23,7 @@ def _from_folder(folder: Path) -> list[tuple[str, Path]]:
 def _from_scp(scp: Path) -> list[tuple[str, Path]]:
     out = []
     for utt_id, value in read_scp(scp).items():
-        path = Path(value)
+        path = Path(value.strip())  # wav.scp lines may align their paths with extra blanks
         if not path.is_absolute() and not path.exists():
             path = scp.parent / path  # relative to the list when not relative to the working folder
         out.append((check_utt_id(utt_id, str(scp)), path))

@@ -146,6 +146,9 @@ def _write_weights(exp_dir: Path, checkpoint_cb: ModelCheckpoint, monitor: str, 
     if paths:
         name = f"{monitor.replace('/', '.')}.ave_{top_k}best.pth"
         save_weights(average_state_dicts(paths), exp_dir / name)
+        if len(paths) < top_k:  # the name keeps the configured count (as ESPnet's), so scripts find it
+            log.warning("%s averages only %d checkpoints, not %d: the run validated fewer epochs than "
+                        "best_model_criterion keeps", name, len(paths), top_k)
         log.info("averaged %d best checkpoints by %s -> %s", len(paths), monitor, exp_dir / name)
         return exp_dir / name
     return None
