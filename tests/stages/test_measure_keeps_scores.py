@@ -26,3 +26,22 @@ def test_a_run_over_fewer_test_sets_keeps_the_others_scores(trained_digits):
     (trained_digits.inference_dir(name) / "test_human").rename(trained_digits.inference_dir(name) / "_gone")
     run_stages(trained_digits.path, ["measure"], files, trained_digits.overrides + [ONLY_TEST])
     assert set(json.loads(metrics_file.read_text())["WER"]) == {"test"}
+
+
+def test_an_earlier_score_measured_with_other_settings_or_outputs_is_not_kept(trained_digits, caplog):
+    """Kept scores must be those the current metric settings give on the current scp files."""
+    name = trained_digits.write_inference_config("inference_measured_otherwise", "")
+    files = trained_digits.config_files(name)
+    run_stages(trained_digits.path, ["infer", "measure"], files, trained_digits.overrides)
+    metrics_file = trained_digits.inference_dir(name) / "metrics.json"
+
+    sensitive = "metrics.metrics=[{_target_: vocalis.metrics.wer.WER, case: sensitive}]"
+    run_stages(trained_digits.path, ["measure"], files, trained_digits.overrides + [ONLY_TEST, sensitive])
+    assert set(json.loads(metrics_file.read_text())["WER"]) == {"test"}  # test_human's was case-folded
+    assert "dropped the earlier WER score of test_human" in caplog.text
+
+    run_stages(trained_digits.path, ["measure"], files, trained_digits.overrides)  # both, as at first
+    hyp = trained_digits.inference_dir(name) / "test_human" / "hyp.scp"
+    hyp.write_text(hyp.read_text().replace(" ", "  ", 1))  # outputs rewritten since (another decode)
+    run_stages(trained_digits.path, ["measure"], files, trained_digits.overrides + [ONLY_TEST])
+    assert set(json.loads(metrics_file.read_text())["WER"]) == {"test"}
