@@ -62,3 +62,20 @@ def test_mid_epoch_checkpoint_resumes_the_rest_of_the_epoch(tmp_path):
     # step 17 = after the 5th batch of epoch 1: the resumed run trains exactly the 7 batches after it
     assert [b for _, b in resumed.seen] == [b for _, b in full.seen[17:]]
     assert all(epoch == 1 for epoch, _ in resumed.seen)
+
+
+def test_end_of_epoch_checkpoint_resumes_with_the_next_epochs_batches(tmp_path):
+    """Lightning restores no loader state at an epoch boundary (the usual last.ckpt); the loader
+    takes the epoch from the trainer instead of replaying epoch 0's batches and augmentation."""
+    def trainer(callbacks=()):
+        return L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, use_distributed_sampler=False, callbacks=list(callbacks),
+                         default_root_dir=tmp_path)
+
+    full = _Recorder()
+    trainer([ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, filename="e{epoch}", auto_insert_metric_name=False)]).fit(
+        full, _loader())
+    resumed = _Recorder()
+    trainer().fit(resumed, _loader(), ckpt_path=tmp_path / "e0.ckpt")
+    assert [b for _, b in resumed.seen] == [b for _, b in full.seen[12:]]  # epochs 1 and 2, as uninterrupted
+    assert [e for e, _ in resumed.seen] == [1] * 12 + [2] * 12

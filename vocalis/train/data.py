@@ -79,10 +79,20 @@ class PipelineDataset(torch.utils.data.Dataset):
 
 
 class _EpochTagged:
-    """Batch sampler view that yields ``[(index, epoch), ...]`` so workers know the epoch."""
+    """Batch sampler view that yields ``[(index, epoch), ...]`` so workers know the epoch.
+
+    Lightning calls ``batch_sampler.sampler.set_epoch(epoch)`` before every epoch: ``sampler``
+    is this view itself, and ``on_set_epoch`` (set by :class:`BatchLoader`) hears the epoch.
+    """
 
     def __init__(self, sampler: DurationBatchSampler):
         self.durations_sampler = sampler
+        self.sampler = self
+        self.on_set_epoch: Callable[[int], None] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.on_set_epoch is not None:
+            self.on_set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.durations_sampler)
@@ -105,9 +115,21 @@ class BatchLoader(DataLoader):
     """
 
     def __init__(self, dataset: PipelineDataset, sampler: DurationBatchSampler, **kwargs: Any):
-        super().__init__(dataset, batch_sampler=_EpochTagged(sampler), **kwargs)
+        tagged = _EpochTagged(sampler)
+        super().__init__(dataset, batch_sampler=tagged, **kwargs)
+        tagged.on_set_epoch = self.set_epoch
         self.durations_sampler = sampler
         self._epoch, self._delivered, self._fresh = sampler.epoch, 0, True
+
+    def set_epoch(self, epoch: int) -> None:
+        """The trainer's epoch, told before each one starts (Lightning, through the batch sampler).
+
+        A run resumed from an end-of-epoch checkpoint gets no loader state from Lightning (it only
+        restores mid-epoch), so without this the loader would play epoch 0's batches and
+        augmentation again. A restored mid-epoch place in the same epoch is kept.
+        """
+        if self._fresh and epoch != self._epoch:
+            self._epoch, self._delivered = epoch, 0
 
     def __iter__(self) -> Iterator[dict]:
         if not self._fresh:  # a new epoch (the previous one ended or was abandoned)
