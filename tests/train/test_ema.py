@@ -68,6 +68,23 @@ def test_resumed_ema_matches_an_uninterrupted_one(tiny, tmp_path):
     assert all(torch.allclose(resumed.shadow[k], straight.shadow[k], atol=1e-6) for k in straight.shadow)
 
 
+def test_a_resumed_run_with_gradient_accumulation_counts_only_optimizer_steps(tiny, tmp_path):
+    """The first micro-batch after a resume is not an optimizer step (it was once, before the
+    trainer's restored step reached the callback)."""
+    straight = EMACallback(decay=0.8)
+    tiny.trainer(tmp_path / "a", [straight], max_epochs=2, accumulate_grad_batches=2).fit(
+        tiny.module(tiny.model()), tiny.batches(4))
+    first = EMACallback(decay=0.8)
+    trainer = tiny.trainer(tmp_path / "b", [first], max_epochs=1, accumulate_grad_batches=2)
+    trainer.fit(tiny.module(tiny.model()), tiny.batches(4))
+    trainer.save_checkpoint(tmp_path / "b.ckpt")
+    resumed = EMACallback(decay=0.8)
+    tiny.trainer(tmp_path / "c", [resumed], max_epochs=2, accumulate_grad_batches=2).fit(
+        tiny.module(tiny.model(seed=5)), tiny.batches(4), ckpt_path=tmp_path / "b.ckpt")
+    assert resumed.updates == straight.updates == 4
+    assert all(torch.allclose(resumed.shadow[k], straight.shadow[k], atol=1e-6) for k in straight.shadow)
+
+
 def test_decay_outside_zero_one_is_refused():
     with pytest.raises(ValueError, match="ema.decay must be between 0 and 1"):
         EMACallback(decay=1.0)

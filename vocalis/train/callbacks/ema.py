@@ -37,6 +37,10 @@ class EMACallback(L.Callback):
         if not self.shadow:  # a resumed run gets its average from the checkpoint
             self.shadow = {k: v.detach().clone().float() if v.is_floating_point() else v.detach().clone()
                            for k, v in self._weights(module).items()}
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # after Lightning restored a checkpoint's step (on_fit_start runs before): with gradient
+        # accumulation the first micro-batches of a resumed run must not count as a step
         self._last_step = trainer.global_step
 
     @torch.no_grad()
