@@ -95,3 +95,53 @@ def test_speed_perturbed_batches_are_bucketed_by_the_lengths_the_model_gets(tmp_
             padded[aware] += sum(len(b["utt_id"]) * int(max(b["speech_lengths"])) for b in batches)
             tightest += sum(4 * max(chunk) for chunk in np.array_split(sorted(frames.values()), 6))
     assert padded[True] == tightest < padded[False], "aware batches are the tightest packing of the real lengths"
+
+
+def test_audio_shorter_than_one_frame_is_listed_bad_not_counted(tmp_path):
+    ds = make_split(tmp_path, n_good=3)
+    write_audio(tmp_path / "click.wav", np.full(100, 0.1, dtype=np.float32), RATE)  # 6 ms: no 25 ms frame
+    lines = (tmp_path / "split.jsonl").read_text() + json.dumps(
+        {"utt_id": "click", "audio_filepath": "click.wav", "text": "x"}) + "\n"
+    (tmp_path / "split.jsonl").write_text(lines)
+    stats = tmp_path / "stats"
+    n = collect_split(JsonlDataset(tmp_path / "split.jsonl"), SpeechTextPipeline(Fbank().eval(), None, None),
+                      stats / "train", num_workers=0, with_stats=False, max_bad_fraction=0.5)
+    assert n == 3
+    click = [b for b in read_bad_utts(stats, "train") if b[1] == "click"]
+    assert click and "no feature frames" in click[0][2]
+
+
+def test_augmented_statistics_see_the_waveform_ops_but_not_specaugment_and_shapes_stay_clean(tmp_path):
+    """``augment.in_collect_stats``: SpecAugment's zero masks would pull the mean toward 0 and inflate the
+    variance; speed factors in feats_shape would be applied twice by the perturbed-length sampler."""
+    from vocalis.data.augment import build_augmentation
+
+    ds = make_split(tmp_path, n_good=6)
+    clean = SpeechTextPipeline(Fbank().eval(), None, None)
+    speed = {"speed_perturb": [0.8, 1.2]}
+    results = {}
+    for name, augment in {"speed": speed, "speed+specaug": {**speed, "specaug": {"num_time_mask": 4}}}.items():
+        waves = build_augmentation(OmegaConf.create(augment), RATE, 0).waveform_only()
+        assert waves.spec_augment is None
+        out = tmp_path / name
+        collect_split(ds, clean, out, num_workers=0, with_stats=True, max_bad_fraction=0.3,
+                      stats_pipeline=clean.with_augmentation(waves))
+        results[name] = dict(np.load(out / "feats_stats.npz")), read_split_frames(tmp_path, name, len(ds))[1]
+    (stats, frames), (masked_stats, masked_frames) = results["speed"], results["speed+specaug"]
+    assert all(np.array_equal(stats[k], masked_stats[k]) for k in stats)
+    fbank = Fbank()
+    assert frames.tolist() == masked_frames.tolist() == [fbank.num_frames(int(RATE * (0.3 + 0.1 * i))) for i in range(6)]
+    assert int(stats["count"]) != frames.sum()  # the statistics did see the speed-perturbed lengths
+
+
+def test_a_train_split_refuses_dither_it_would_not_apply(tmp_path):
+    ds = make_split(tmp_path)
+    stats = tmp_path / "stats"
+    for split in ("train", "valid"):
+        collect_split(ds, SpeechTextPipeline(Fbank().eval(), None, None), stats / split, 0, with_stats=False,
+                      max_bad_fraction=0.3)
+    cfg = OmegaConf.create({"stats_dir": str(stats), "seed": 0, "frontend": {"_target_": "vocalis.data.features.Fbank"},
+                            "dataloader": {"batch_size": 4, "num_workers": 0, "shuffle": True}})
+    with pytest.raises(Exception, match=r"frontend.dither: 1.0 would not be applied.*augment.noise"):
+        build_loader(ds, SpeechTextPipeline(Fbank(dither=1.0).eval(), None, None), cfg, "train")
+    assert build_loader(ds, SpeechTextPipeline(Fbank(dither=1.0).eval(), None, None), cfg, "valid") is not None

@@ -35,10 +35,12 @@ log = logging.getLogger(__name__)
 
 
 class _FeatureShapes(torch.utils.data.Dataset):
-    """Items -> ``(index, utt_id, features (T, D) or None, number of tokens, error or None)``; runs in workers."""
+    """Items -> ``(index, utt_id, features (T, D) or None, number of tokens, error or None, statistics
+    features)``; runs in workers. The statistics features are ``stats_pipeline``'s (waveform
+    augmentation), or the shape features themselves."""
 
-    def __init__(self, dataset, pipeline: SpeechTextPipeline):
-        self.dataset, self.pipeline = dataset, pipeline
+    def __init__(self, dataset, pipeline: SpeechTextPipeline, stats_pipeline: SpeechTextPipeline | None = None):
+        self.dataset, self.pipeline, self.stats_pipeline = dataset, pipeline, stats_pipeline
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -49,11 +51,17 @@ class _FeatureShapes(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         try:
-            item = self.pipeline(self.dataset[index])
+            raw = self.dataset[index]
+            item = self.pipeline(raw)
+            stats = self.stats_pipeline(raw)["speech"] if self.stats_pipeline is not None else item["speech"]
         except Exception as err:  # one broken file must not end the run; reported by the caller
-            return index, self._utt_id(index), None, 0, f"{type(err).__name__}: {err}"
+            return index, self._utt_id(index), None, 0, f"{type(err).__name__}: {err}", None
+        if item["speech"].shape[0] == 0:
+            return (index, item["utt_id"], None, 0, "no feature frames: the audio is shorter than one frame of the "
+                    "frontend; remove it from the data (it carries no speech)", None)
         text = item.get("text")
-        return index, item["utt_id"], item["speech"], int(text.shape[0]) if isinstance(text, torch.Tensor) else 0, None
+        n_tokens = int(text.shape[0]) if isinstance(text, torch.Tensor) else 0
+        return index, item["utt_id"], item["speech"], n_tokens, None, stats
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
@@ -74,29 +82,33 @@ def _check_bad(bad: list[tuple[int, str, str]], total: int, max_bad_fraction: fl
 
 
 def collect_split(dataset, pipeline: SpeechTextPipeline, out_dir: Path, num_workers: int, with_stats: bool,
-                  max_bad_fraction: float = 0.01) -> int:
+                  max_bad_fraction: float = 0.01, stats_pipeline: SpeechTextPipeline | None = None) -> int:
     """Write the shape files, ``bad_utts`` (and statistics) of one split; returns the number of usable utterances.
+
+    Shapes are ``pipeline``'s (clean: the batch sampler scales them by speed factors itself);
+    statistics are ``stats_pipeline``'s when given (``augment.in_collect_stats``: waveform
+    augmentation, epoch 0), else ``pipeline``'s.
 
     Raises:
         RuntimeError: more than ``max_bad_fraction`` of the split could not be read (nothing is written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(_FeatureShapes(dataset, pipeline), batch_size=None, num_workers=num_workers,
+    loader = DataLoader(_FeatureShapes(dataset, pipeline, stats_pipeline), batch_size=None, num_workers=num_workers,
                         worker_init_fn=single_threaded_worker if num_workers else None)
     feats_shape, text_shape, bad = [], [], []
     total = total_sq = None
     count = 0
-    for index, utt_id, feats, n_tokens, error in loader:
+    for index, utt_id, feats, n_tokens, error, stats_feats in loader:
         if error is not None:
             bad.append((int(index), str(utt_id), error.replace("\n", " ").replace("\t", " ")))
             continue
         feats_shape.append(f"{utt_id} {','.join(str(d) for d in feats.shape)}\n")
         text_shape.append(f"{utt_id} {n_tokens}\n")
         if with_stats:
-            f64 = feats.to(torch.float64)
+            f64 = stats_feats.to(torch.float64)
             total = f64.sum(0) if total is None else total + f64.sum(0)
             total_sq = (f64 * f64).sum(0) if total_sq is None else total_sq + (f64 * f64).sum(0)
-            count += feats.shape[0]
+            count += stats_feats.shape[0]
     _check_bad(bad, len(dataset), max_bad_fraction, out_dir)
     _write_lines(out_dir / BAD_UTTS, [f"{i}\t{u}\t{r}\n" for i, u, r in bad])
     _write_lines(out_dir / "feats_shape", feats_shape)
@@ -133,10 +145,11 @@ def run(ctx: RunContext) -> None:
     organizer = DataOrganizer(cfg.dataset, ctx.recipe_dir)
     clean = SpeechTextPipeline(build_frontend(cfg), None, tokenizer)
     workers = int(cfg.collect_stats.num_workers)
+    waves = build_augmentation_of(cfg).waveform_only() if augmented else None
     for split in ("train", "valid"):
-        pipeline = clean.with_augmentation(build_augmentation_of(cfg)) if augmented and split == "train" else clean
-        n = collect_split(organizer.split(split), pipeline, stats_dir / split, workers, with_stats=split == "train",
-                          max_bad_fraction=max_bad)
+        stats = clean.with_augmentation(waves) if waves is not None and split == "train" else None
+        n = collect_split(organizer.split(split), clean, stats_dir / split, workers, with_stats=split == "train",
+                          max_bad_fraction=max_bad, stats_pipeline=stats)
         log.info("collect_stats: %d %s utterances -> %s%s", n, split, stats_dir / split,
-                 " (augmented, epoch 0)" if pipeline is not clean else "")
+                 " (statistics of the waveform-augmented features, epoch 0)" if stats is not None else "")
     marker.write(fp)

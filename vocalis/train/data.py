@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from vocalis.config.schema import ConfigKeyError
 from vocalis.cpu_threads import single_threaded_worker
 from vocalis.data.augment import Augmentation
 from vocalis.data.collate import collate
@@ -237,6 +238,10 @@ def build_loader(dataset, pipeline: SpeechTextPipeline, cfg: Any, split: str, se
         cfg: the whole training config (``dataloader``, ``augment``, ``stats_dir``, ``seed``).
     """
     train = split == "train"
+    if train and float(getattr(pipeline.frontend, "dither", 0.0) or 0.0) > 0:
+        raise ConfigKeyError(f"frontend.dither: {pipeline.frontend.dither} would not be applied: the frontend runs "
+                             "in eval mode, so training features are a function of (seed, epoch, utterance) and "
+                             "can be cached; set frontend.dither: 0, and add train-time noise with augment.noise")
     seed = int(cfg.get("seed", 0)) if seed is None else int(seed)
     indices, seconds = split_durations(cfg, dataset, split)
     if len(indices) < len(dataset):

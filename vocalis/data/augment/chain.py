@@ -49,6 +49,11 @@ class Augmentation:
     def rng(self, epoch: int, utt_id: str) -> np.random.Generator:
         return utterance_rng(self.seed, epoch, utt_id)
 
+    def waveform_only(self) -> "Augmentation | None":
+        """The waveform ops alone, or None without any: what feature statistics may see (SpecAugment's
+        masks would pull the mean and variance toward the fill value)."""
+        return Augmentation(self.wave_ops, None, self.seed) if self.wave_ops else None
+
     def wave(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``(N,)`` -> ``(N',)``: every waveform op in order."""
         for op in self.wave_ops:
