@@ -18,7 +18,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--publication_config", default="conf/publication.yaml")
     parser.add_argument("--dry_run", action="store_true", help="list the stages that would run, run nothing")
     parser.epilog = ("key=value arguments anywhere on the line override config keys: training by default, "
-                     "inference.<key>=v, metrics.<key>=v and publication.<key>=v for the others")
+                     "inference.<key>=v, metrics.<key>=v and publication.<key>=v for the others; data_dir, exp_tag "
+                     "and exp_dir go to every config that has them")
 
 
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

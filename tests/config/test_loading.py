@@ -95,3 +95,39 @@ def test_inference_without_training_needs_an_exp_tag(tmp_path):
     write(tmp_path / "conf" / "inference.yaml", "dataset: {test: [{name: t}]}\n")
     with pytest.raises(ValueError, match="exp_tag"):
         load_configs(tmp_path, {"inference": "conf/inference.yaml"}, [])
+
+
+def test_the_runs_corpus_and_experiment_keys_go_to_every_config_that_has_them():
+    routed = split_overrides(["data_dir=/scratch/digits", "exp_tag=big", "seed=1", "inference.batch_size=2"])
+    assert routed["training"] == ["data_dir=/scratch/digits", "exp_tag=big", "seed=1"]
+    assert routed["inference"] == ["data_dir=/scratch/digits", "exp_tag=big", "batch_size=2"]
+    assert routed["metrics"] == routed["publication"] == ["exp_tag=big"]
+    assert split_overrides(["exp_tag=big"], ("inference",))["inference"] == ["exp_tag=big"]
+
+
+def test_a_moved_corpus_is_the_one_inferred(tmp_path):
+    write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\n")
+    write(tmp_path / "conf" / "inference.yaml",
+          "dataset: {test: [{name: t, data_src_args: {manifest_dir: '${data_dir}/manifest'}}]}\n")
+    ctx = load_configs(tmp_path, {"training": "conf/training.yaml", "inference": "conf/inference.yaml"},
+                       ["data_dir=/scratch/digits"])
+    assert ctx.configs["training"].data_dir == ctx.configs["inference"].data_dir == "/scratch/digits"
+    assert ctx.configs["inference"].dataset.test[0].data_src_args.manifest_dir == "/scratch/digits/manifest"
+
+
+def test_an_inference_exp_tag_the_training_config_would_replace_is_refused_with_the_fix(tmp_path):
+    write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\n")
+    write(tmp_path / "conf" / "inference.yaml", "dataset: {test: [{name: t}]}\n")
+    files = {"training": "conf/training.yaml", "inference": "conf/inference.yaml"}
+    with pytest.raises(ValueError, match=r"inference.exp_tag=other: .* without the prefix .*--training_config ''"):
+        load_configs(tmp_path, files, ["inference.exp_tag=other"])
+
+
+def test_inference_and_metrics_without_training_share_the_inference_configs_experiment(tmp_path):
+    write(tmp_path / "conf" / "inference.yaml", "dataset: {test: [{name: t}]}\n")
+    write(tmp_path / "conf" / "metrics.yaml", "{}\n")
+    ctx = load_configs(tmp_path, {"inference": "conf/inference.yaml", "metrics": "conf/metrics.yaml"},
+                       ["inference.exp_tag=earlier"])
+    assert ctx.configs["metrics"].exp_dir == f"{tmp_path}/exp/earlier"
+    assert ctx.configs["metrics"].inference_dir == ctx.configs["inference"].inference_dir == \
+        f"{tmp_path}/exp/earlier/inference"

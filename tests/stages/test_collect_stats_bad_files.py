@@ -98,7 +98,7 @@ def test_speed_perturbed_batches_are_bucketed_by_the_lengths_the_model_gets(tmp_
 
 
 def test_audio_shorter_than_one_frame_is_listed_bad_not_counted(tmp_path):
-    ds = make_split(tmp_path, n_good=3)
+    make_split(tmp_path, n_good=3)
     write_audio(tmp_path / "click.wav", np.full(100, 0.1, dtype=np.float32), RATE)  # 6 ms: no 25 ms frame
     lines = (tmp_path / "split.jsonl").read_text() + json.dumps(
         {"utt_id": "click", "audio_filepath": "click.wav", "text": "x"}) + "\n"

@@ -1,6 +1,7 @@
 """Link the configs of one run: the experiment named by training.yaml is the one inferred and measured.
 
-training -> inference, metrics, publication: ``exp_tag`` and ``exp_dir``;
+training -> inference, metrics, publication: ``exp_tag`` and ``exp_dir`` (without a training
+config: inference -> metrics, publication);
 inference -> metrics, publication: ``inference_dir``.
 A value that the receiving file sets differently is overwritten with a warning, so
 ``infer`` always reads the checkpoints that ``train`` wrote.
@@ -21,7 +22,10 @@ def _copy_key(src: DictConfig, dst: DictConfig, key: str, src_name: str, dst_nam
     value = OmegaConf.select(src, key, throw_on_missing=False)
     if value is None:
         return
-    current = OmegaConf.select(dst, key, throw_on_missing=False) if key in dst else None
+    try:
+        current = OmegaConf.select(dst, key, throw_on_missing=False) if key in dst else None
+    except Exception:  # an interpolation to a key left ??? (e.g. ${exp_dir} without exp_tag): replaced anyway
+        current = None
     if current is not None and str(current) != str(value):
         log.warning("%s.%s=%r is replaced by %s.%s=%r so both stages use one experiment",
                     dst_name, key, current, src_name, key, value)
@@ -32,11 +36,12 @@ def propagate(configs: dict[str, DictConfig | None]) -> None:
     """Copy experiment identity between the role configs in place; resolves the copied keys."""
     training = configs.get("training")
     inference = configs.get("inference")
-    if training is not None:
+    source, source_name = (training, "training") if training is not None else (inference, "inference")
+    if source is not None:
         for role in ("inference", "metrics", "publication"):
-            if configs.get(role) is not None:
+            if role != source_name and configs.get(role) is not None:
                 for key in ("exp_tag", "exp_dir"):
-                    _copy_key(training, configs[role], key, "training", role)
+                    _copy_key(source, configs[role], key, source_name, role)
     if inference is not None:
         for role in ("metrics", "publication"):
             if configs.get(role) is not None:

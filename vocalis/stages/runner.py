@@ -21,9 +21,16 @@ ROLE_PREFIXES = {"inference.": "inference", "metrics.": "metrics", "publication.
                  "training.": "training"}
 
 
-def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
+# one run's corpus and experiment: an un-prefixed override of these goes to every config that has the key
+RUN_KEYS = {"data_dir": ("training", "inference"), "exp_tag": ROLES, "exp_dir": ROLES}
+# what the training config decides for the others (vocalis.config.propagation)
+LINKED_KEYS = ("exp_tag", "exp_dir")
+
+
+def split_overrides(overrides: list[str], roles_given: tuple[str, ...] = ROLES) -> dict[str, list[str]]:
     """``key=value`` overrides per role: ``inference.x=1``, ``metrics.x=1`` and ``publication.x=1`` go there,
-    the rest to training."""
+    ``data_dir``, ``exp_tag`` and ``exp_dir`` to every given config that has them (``data_dir=/scratch``
+    moves the test sets with the training data), the rest to training."""
     out: dict[str, list[str]] = {role: [] for role in ROLES}
     for item in overrides:
         for prefix, role in ROLE_PREFIXES.items():
@@ -31,14 +38,30 @@ def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
                 out[role].append(item[len(prefix):])
                 break
         else:
-            out["training"].append(item)
+            key = item.split("=", 1)[0]
+            for role in [r for r in RUN_KEYS.get(key, ("training",)) if r in roles_given] or ["training"]:
+                out[role].append(item)
     return out
+
+
+def _check_linked_overrides(per_role: dict[str, list[str]], has_training: bool) -> None:
+    """``inference.exp_tag=x`` with a training config would be replaced by the training config's value."""
+    if not has_training:
+        return
+    for role in ("inference", "metrics", "publication"):
+        for item in per_role[role]:
+            key = item.split("=", 1)[0]
+            if key in LINKED_KEYS and item not in per_role["training"]:
+                raise ValueError(f"{role}.{item}: the run's experiment comes from the training config, which would "
+                                 f"replace this {key}; give {item} without the prefix (every config), or pass "
+                                 "--training_config '' to infer or measure an experiment without it")
 
 
 def load_configs(recipe_dir: Path, config_files: dict[str, str | Path | None], overrides: list[str],
                  system: str = "asr") -> RunContext:
     """Load, link and resolve the configs of one run."""
-    per_role = split_overrides(overrides)
+    per_role = split_overrides(overrides, tuple(r for r in ROLES if config_files.get(r)))
+    _check_linked_overrides(per_role, bool(config_files.get("training")))
     for role, items in per_role.items():
         if items and not config_files.get(role):
             raise ValueError(f"overrides {items} are for the {role} config, but no --{role}_config was given")
