@@ -55,7 +55,8 @@ def test_slurm_cluster_and_job_script_from_the_config():
         for line in ("#SBATCH -p gpu", "#SBATCH -A speech", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=8G",
                      "#SBATCH -t 01:00:00", "#SBATCH --gres=gpu:1"):
             assert line in script.splitlines(), line
-        assert "distributed.cli.dask_worker tcp://127.0.0.1:" in script and "--nthreads 2" in script
+        # cores books the CPUs; the worker keeps one task thread (one shard, one model at a time)
+        assert "distributed.cli.dask_worker tcp://127.0.0.1:" in script and "--nthreads 1 " in script
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         assert len(cluster.workers) == 0  # nothing submitted before the run scales it
     finally:
@@ -75,3 +76,5 @@ def test_parallel_block_errors_name_the_key(block, message):
 
 def test_no_parallel_block_runs_in_process():
     assert check_parallel(None) is None and check_parallel({"env": None}) is None
+    with pytest.raises(ValueError, match=r"\['n_workers'\] are set but parallel.env is not; set parallel.env: local"):
+        check_parallel({"n_workers": 4})  # would quietly have run in this process

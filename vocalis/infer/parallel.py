@@ -8,8 +8,9 @@
       options: {queue: gpu, account: me, cores: 4, memory: 16GB, walltime: "02:00:00",
                 job_extra_directives: ["--gres=gpu:1"]}
 
-One cluster serves every test set of a run. Workers are single-threaded processes; each
-sets ``torch.set_num_threads(torch_threads)`` before its first shard. (Importing this
+One cluster serves every test set of a run. Workers are single-threaded processes (one shard
+at a time); each sets ``torch.set_num_threads(torch_threads)`` before its first shard, so give
+SLURM jobs ``options.cores`` equal to ``torch_threads``. (Importing this
 module imports dask.distributed; :mod:`vocalis.infer.parallel_config` checks the block
 without it.)
 """
@@ -39,14 +40,19 @@ def build_local_cluster(n_workers: int, options: dict[str, Any] | None = None) -
 
 
 def build_slurm_cluster(options: dict[str, Any]) -> Any:
-    """A dask-jobqueue SLURMCluster; each SLURM job runs one single-threaded worker process by default.
+    """A dask-jobqueue SLURMCluster; each SLURM job runs single-threaded worker processes.
 
-    No job is submitted until the cluster is scaled (see :func:`dask_client`).
+    ``options.cores`` books CPUs per job (``--cpus-per-task``) and does not become task threads:
+    a worker decodes one shard at a time, its torch using ``parallel.torch_threads`` of them
+    (dask-jobqueue's ``cores: 4`` alone would run four shards at once in one process, each
+    loading the model). No job is submitted until the cluster is scaled (see :func:`dask_client`).
     """
     from dask_jobqueue import SLURMCluster
 
     kwargs: dict[str, Any] = {"cores": 1, "processes": 1, "memory": "4GB"}
     kwargs.update(options)
+    if "job_cpu" not in options and int(kwargs["cores"]) > int(kwargs["processes"]):
+        kwargs["job_cpu"], kwargs["cores"] = int(kwargs["cores"]), int(kwargs["processes"])
     scheduler = dict(kwargs.pop("scheduler_options", None) or {})
     scheduler.setdefault("dashboard_address", None)
     return SLURMCluster(scheduler_options=scheduler, **kwargs)

@@ -22,6 +22,10 @@ def check_parallel(cfg: dict[str, Any] | None) -> dict[str, Any] | None:
         raise ValueError(f"inference.yaml parallel: unknown keys {sorted(unknown)}; known: {sorted(PARALLEL_KEYS)} "
                          "(on the command line write 'inference.parallel={env: local, n_workers: 2}' with spaces)")
     if cfg.get("env") in (None, "none"):
+        settings = sorted(k for k, v in cfg.items() if k != "env" and v is not None)
+        if "env" not in cfg and settings:  # n_workers: 4 alone would quietly run in this process
+            raise ValueError(f"inference.yaml parallel: {settings} are set but parallel.env is not; set parallel.env: "
+                             "local (a Dask LocalCluster) or slurm, or env: null to run in this process")
         return None
     if cfg["env"] not in ENVS:
         raise ValueError(f"inference.yaml parallel.env: {cfg['env']!r} is not one of {ENVS} "

@@ -7,6 +7,7 @@ config and keeps them for the following shards and test sets.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from omegaconf import OmegaConf
 from vocalis.infer.shards import Shard, ShardStore
 
 _SESSIONS: dict[str, tuple[Any, Any]] = {}
+_SESSION_LOCK = threading.Lock()  # a worker given several task threads must still build one model
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,15 @@ class ShardJob:
 
 
 def _session(job: ShardJob) -> tuple[Any, Any]:
-    if job.session_key not in _SESSIONS:
-        from vocalis.infer.session import build_session
-        from vocalis.recipe import activate_recipe
+    with _SESSION_LOCK:
+        if job.session_key not in _SESSIONS:
+            from vocalis.infer.session import build_session
+            from vocalis.recipe import activate_recipe
 
-        activate_recipe(job.recipe_dir)
-        _SESSIONS.clear()  # one model per worker process at a time
-        _SESSIONS[job.session_key] = build_session(OmegaConf.create(job.config), job.recipe_dir)
-    return _SESSIONS[job.session_key]
+            activate_recipe(job.recipe_dir)
+            _SESSIONS.clear()  # one model per worker process at a time
+            _SESSIONS[job.session_key] = build_session(OmegaConf.create(job.config), job.recipe_dir)
+        return _SESSIONS[job.session_key]
 
 
 def prepare_worker(job: ShardJob) -> str:
