@@ -22,11 +22,27 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                      "and exp_dir go to every config that has them")
 
 
+def _options_taking_a_value(parser: argparse.ArgumentParser) -> set[str]:
+    """``--x`` options of ``parser`` and its subcommands that read the next word as their value."""
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _options_taking_a_value(sub)
+        elif action.option_strings and action.nargs is None:
+            found.update(action.option_strings)
+    return found
+
+
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse flags; every ``key=value`` word (not a ``--flag=value``) is an override, wherever it stands."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
-    args = parser.parse_args([a for a in argv if a not in overrides])
+    takes_value = _options_taking_a_value(parser)
+    flags, overrides = [], []
+    for i, word in enumerate(argv):
+        is_value = i > 0 and argv[i - 1] in takes_value  # --training_config conf/lr=1e-3.yaml is a path
+        (overrides if "=" in word and not word.startswith("-") and not is_value else flags).append(word)
+    args = parser.parse_args(flags)
     args.overrides = overrides
     return args
 
@@ -42,9 +58,12 @@ def _run(recipe_dir: Path, args: argparse.Namespace) -> int:
     for role in ("training", "inference", "metrics", "publication"):
         value = getattr(args, f"{role}_config")
         path = Path(value) if Path(value).is_absolute() else recipe_dir / value
+        if value and not path.is_file() and Path(value).is_file():  # relative to the working folder
+            path = Path(value).resolve()
         files[role] = path if value and path.is_file() else None
         if value and not path.is_file() and value != f"conf/{role}.yaml":
-            raise FileNotFoundError(f"--{role}_config {path} does not exist")
+            raise FileNotFoundError(f"--{role}_config {value}: no such file in the recipe folder {recipe_dir} (config "
+                                    "paths are relative to it) nor in the working folder")
     results = run_stages(recipe_dir, args.stages, files, args.overrides, args.dry_run)
     if "measure" in results:
         from vocalis.metrics.report import format_results_table

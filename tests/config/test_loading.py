@@ -131,3 +131,11 @@ def test_inference_and_metrics_without_training_share_the_inference_configs_expe
     assert ctx.configs["metrics"].exp_dir == f"{tmp_path}/exp/earlier"
     assert ctx.configs["metrics"].inference_dir == ctx.configs["inference"].inference_dir == \
         f"{tmp_path}/exp/earlier/inference"
+
+
+def test_an_override_into_a_list_names_itself_and_the_whole_list_form(tmp_path):
+    cfg_file = write(tmp_path / "conf" / "inference.yaml", "dataset: {test: [{name: a}, {name: b}]}\n")
+    with pytest.raises(ValueError, match=r"'dataset.test.1.name=c' .* lists are replaced whole .*dataset.test=\["):
+        load_config(cfg_file, "inference", tmp_path, overrides=["dataset.test.1.name=c"])
+    cfg = load_config(cfg_file, "inference", tmp_path, overrides=["dataset.test=[{name: c}]"])
+    assert [t.name for t in cfg.dataset.test] == ["c"]

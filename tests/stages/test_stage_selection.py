@@ -56,5 +56,14 @@ def test_cli_takes_publication_config(capsys):
                  "conf/publication.yaml", "publication.pack.name=demo"]) == 0
     log = capsys.readouterr().err  # the CLI logs to stderr
     assert "would run stage pack (config: " in log and "conf/publication.yaml" in log
-    with pytest.raises(FileNotFoundError, match="--publication_config .*nope.yaml does not exist"):
+    with pytest.raises(FileNotFoundError, match="--publication_config conf/nope.yaml: no such file in the recipe "
+                                                "folder .* \\(config paths are relative to it\\)"):
         main(["run", str(RECIPE), "--stages", "pack", "--dry_run", "--publication_config", "conf/nope.yaml"])
+
+
+def test_a_config_path_holding_an_equals_sign_is_a_path_not_an_override(tmp_path, capsys):
+    config = tmp_path / "training_lr=1e-3.yaml"
+    config.write_text((RECIPE / "conf/training.yaml").read_text())
+    assert main(["run", str(RECIPE), "--stages", "train", "--dry_run", "--training_config", str(config),
+                 "seed=3"]) == 0
+    assert f"config: {config}" in capsys.readouterr().err

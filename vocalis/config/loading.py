@@ -95,6 +95,22 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     return OmegaConf.from_dotlist(list(overrides))
 
 
+def _merge_overrides(cfg: DictConfig, overrides: list[str], config_file: Path) -> DictConfig:
+    """``cfg`` with the command-line ``overrides``; one that reaches into a list is refused by name."""
+    for item in overrides:
+        try:
+            merge_over(cfg, parse_overrides([item]))
+        except Exception as err:  # e.g. dataset.test.1.name=x: OmegaConf cannot merge a dict into a list
+            if "ListConfig" not in str(err):
+                raise
+            key = item.split("=", 1)[0]
+            raise ValueError(f"override {item!r} for {config_file}: {key} goes through a list, and lists are "
+                             "replaced whole on the command line, e.g. "
+                             "inference.dataset.test=[{name: t, data_src_args: {manifest_dir: ..., split: t}}] "
+                             f"({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    return merge_over(cfg, parse_overrides(overrides))
+
+
 def load_config(
     config_file: str | Path,
     role: str,
@@ -115,7 +131,7 @@ def load_config(
     user = _load_yaml(config_file, config_file)
     cfg = merge_over(template, user)
     if overrides:
-        cfg = merge_over(cfg, parse_overrides(overrides))
+        cfg = _merge_overrides(cfg, overrides, config_file)
     recipe_dir = Path(recipe_dir).resolve()
     given = cfg.get("recipe_dir") if "recipe_dir" in user or (overrides and any(o.startswith("recipe_dir=") for o in overrides)) else None
     cfg.recipe_dir = str((recipe_dir / given).resolve()) if given else str(recipe_dir)
