@@ -139,3 +139,11 @@ def test_an_override_into_a_list_names_itself_and_the_whole_list_form(tmp_path):
         load_config(cfg_file, "inference", tmp_path, overrides=["dataset.test.1.name=c"])
     cfg = load_config(cfg_file, "inference", tmp_path, overrides=["dataset.test=[{name: c}]"])
     assert [t.name for t in cfg.dataset.test] == ["c"]
+
+
+def test_a_relative_data_dir_is_the_recipes_wherever_the_run_starts(tmp_path, monkeypatch):
+    cfg_file = write(tmp_path / "recipe" / "conf" / "training.yaml", "model: {_target_: x}\nexp_dir: runs/a\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(cfg_file, "training", tmp_path / "recipe", overrides=["data_dir=mydata"])
+    assert cfg.data_dir == str(tmp_path / "recipe" / "mydata") and cfg.exp_dir == str(tmp_path / "recipe" / "runs/a")
+    assert load_config(cfg_file, "training", tmp_path / "recipe", overrides=["data_dir=/abs/d"]).data_dir == "/abs/d"

@@ -95,6 +95,22 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     return OmegaConf.from_dotlist(list(overrides))
 
 
+# the run's folders: a relative value is the recipe's, wherever the command is started from
+FOLDER_KEYS = ("data_dir", "exp_dir", "stats_dir", "inference_dir")
+
+
+def _anchor_folders(cfg: DictConfig) -> None:
+    """A literal relative ``data_dir: mydata`` (file or command line) becomes ``<recipe_dir>/mydata``:
+    ``python run.py`` in the recipe and ``vocalis run egs3/...`` from the repository write to one place."""
+    for key in FOLDER_KEYS:
+        node = cfg._get_node(key) if key in cfg else None
+        if node is None or node._is_missing() or node._is_none() or node._is_interpolation():
+            continue
+        value = str(node._value())
+        if not Path(value).is_absolute():
+            cfg[key] = str(Path(cfg.recipe_dir) / value)
+
+
 def _merge_overrides(cfg: DictConfig, overrides: list[str], config_file: Path) -> DictConfig:
     """``cfg`` with the command-line ``overrides``; one that reaches into a list is refused by name."""
     for item in overrides:
@@ -135,6 +151,7 @@ def load_config(
     recipe_dir = Path(recipe_dir).resolve()
     given = cfg.get("recipe_dir") if "recipe_dir" in user or (overrides and any(o.startswith("recipe_dir=") for o in overrides)) else None
     cfg.recipe_dir = str((recipe_dir / given).resolve()) if given else str(recipe_dir)
+    _anchor_folders(cfg)
     if check_keys:
         check_unknown_keys(cfg, template, where=str(config_file))
     return cfg
