@@ -12,10 +12,9 @@ from vocalis.stages.registry import STAGE_NAMES
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", nargs="+", default=["all"], help=f"stages to run, in declared order: {', '.join(STAGE_NAMES)}, or all")
-    parser.add_argument("--training_config", default="conf/training.yaml")
-    parser.add_argument("--inference_config", default="conf/inference.yaml")
-    parser.add_argument("--metrics_config", default="conf/metrics.yaml")
-    parser.add_argument("--publication_config", default="conf/publication.yaml")
+    for role in ("training", "inference", "metrics", "publication"):  # None: conf/<role>.yaml if the recipe has it
+        parser.add_argument(f"--{role}_config", default=None, help=f"default: conf/{role}.yaml when it exists; "
+                            "'' for none")
     parser.add_argument("--dry_run", action="store_true", help="list the stages that would run, run nothing")
     parser.epilog = ("key=value arguments anywhere on the line override config keys: training by default, "
                      "inference.<key>=v, metrics.<key>=v and publication.<key>=v for the others; data_dir, exp_tag "
@@ -56,12 +55,13 @@ def _run(recipe_dir: Path, args: argparse.Namespace) -> int:
 
     files = {}
     for role in ("training", "inference", "metrics", "publication"):
-        value = getattr(args, f"{role}_config")
+        given = getattr(args, f"{role}_config")
+        value = f"conf/{role}.yaml" if given is None else given
         path = Path(value) if Path(value).is_absolute() else recipe_dir / value
         if value and not path.is_file() and Path(value).is_file():  # relative to the working folder
             path = Path(value).resolve()
         files[role] = path if value and path.is_file() else None
-        if value and not path.is_file() and value != f"conf/{role}.yaml":
+        if value and not path.is_file() and given is not None:
             raise FileNotFoundError(f"--{role}_config {value}: no such file in the recipe folder {recipe_dir} (config "
                                     "paths are relative to it) nor in the working folder")
     results = run_stages(recipe_dir, args.stages, files, args.overrides, args.dry_run)

@@ -147,3 +147,10 @@ def test_a_relative_data_dir_is_the_recipes_wherever_the_run_starts(tmp_path, mo
     cfg = load_config(cfg_file, "training", tmp_path / "recipe", overrides=["data_dir=mydata"])
     assert cfg.data_dir == str(tmp_path / "recipe" / "mydata") and cfg.exp_dir == str(tmp_path / "recipe" / "runs/a")
     assert load_config(cfg_file, "training", tmp_path / "recipe", overrides=["data_dir=/abs/d"]).data_dir == "/abs/d"
+
+
+def test_an_override_only_another_config_has_names_its_prefix(tmp_path):
+    write(tmp_path / "conf" / "training.yaml", "model: {_target_: x}\n")
+    with pytest.raises(ConfigKeyError, match=r"'batch_size=1': the training config has no 'batch_size' .* write "
+                                             r"inference.batch_size=1"):
+        load_configs(tmp_path, {"training": "conf/training.yaml"}, ["batch_size=1"])

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vocalis.config.loading import load_config
+from vocalis.config.loading import load_config, template_path
+from vocalis.config.schema import ConfigKeyError
 from vocalis.config.propagation import propagate, resolve
 from vocalis.cpu_threads import limit_numpy_blas
 from vocalis.recipe import activate_recipe
@@ -44,6 +45,19 @@ def split_overrides(overrides: list[str], roles_given: tuple[str, ...] = ROLES) 
     return out
 
 
+def _check_routing(per_role: dict[str, list[str]], system: str) -> None:
+    """An un-prefixed override whose key only another role's config has (``batch_size=1``) names the prefix."""
+    import yaml
+
+    top_keys = {role: set(yaml.safe_load(template_path(system, role).read_text()) or {}) for role in ROLES}
+    for item in per_role["training"]:
+        top = item.split("=", 1)[0].split(".")[0]
+        owners = [role for role in ROLES[1:] if top in top_keys[role]]
+        if top not in top_keys["training"] and owners:
+            raise ConfigKeyError(f"override {item!r}: the training config has no {top!r} (un-prefixed overrides go to "
+                                 f"training); for the {owners[0]} config write {owners[0]}.{item}")
+
+
 def _check_linked_overrides(per_role: dict[str, list[str]], has_training: bool) -> None:
     """``inference.exp_tag=x`` with a training config would be replaced by the training config's value."""
     if not has_training:
@@ -61,6 +75,7 @@ def load_configs(recipe_dir: Path, config_files: dict[str, str | Path | None], o
                  system: str = "asr") -> RunContext:
     """Load, link and resolve the configs of one run."""
     per_role = split_overrides(overrides, tuple(r for r in ROLES if config_files.get(r)))
+    _check_routing(per_role, system)
     _check_linked_overrides(per_role, bool(config_files.get("training")))
     for role, items in per_role.items():
         if items and not config_files.get(role):
