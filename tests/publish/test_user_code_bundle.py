@@ -37,3 +37,25 @@ def test_user_code_runs_only_when_trusted(seed_bundle):
     manifest = recipe.parents[1] / "digits/asr/data/manifest"
     rows = [line.split("\t") for line in (manifest / "test.tsv").read_text().splitlines()[1:]]
     assert [o["text"] for o in model([manifest / r[1] for r in rows])] == [hyp[r[0]] for r in rows]
+
+
+def test_bytecode_in_a_bundle_is_refused_and_loading_writes_none(seed_bundle, tmp_path):
+    """A planted src/__pycache__/*.pyc would run instead of the src/*.py a user read (same mtime and size)."""
+    import importlib.util
+    import py_compile
+    import shutil
+
+    from vocalis.publish.meta import BundleIntegrityError
+
+    _, bundle = seed_bundle
+    InferenceModel.from_packed(bundle, trust_user_code=True)
+    assert not list(bundle.rglob("*.pyc"))  # importing the trusted src/ left no cache in the bundle
+    planted = tmp_path / "bundle"
+    shutil.copytree(bundle, planted)
+    source = planted / "src" / "model.py"
+    py_compile.compile(str(source), cfile=importlib.util.cache_from_source(str(source)))
+    with pytest.raises(BundleIntegrityError, match=r"not listed src/__pycache__/model\..*\.pyc \(Python bytecode"):
+        InferenceModel.from_packed(planted, trust_user_code=True)
+    (planted / "meta.yaml").write_text("")
+    with pytest.raises(BundleIntegrityError, match="is not a bundle's meta.yaml"):
+        InferenceModel.from_packed(planted, trust_user_code=True)

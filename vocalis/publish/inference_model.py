@@ -7,10 +7,12 @@ recipe's own: the bundle is rebuilt into the same :class:`Speech2Text` the infer
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +48,17 @@ def _bundle_int8_ranges(bundle: Path) -> dict:
                                 "not be read, so it cannot decode with dtype int8; pack it again where the training "
                                 "data is, or use dtype float32")
     return json.loads(path.read_text())
+
+
+@contextlib.contextmanager
+def _no_bytecode_written() -> Iterator[None]:
+    """Import without writing ``__pycache__`` (into a bundle's ``src/``, which its meta.yaml then refuses)."""
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
 
 
 class InferenceModel:
@@ -96,9 +109,10 @@ class InferenceModel:
             cfg = _absolute_config(bundle, bundle if meta.get("needs_user_code") else exp / "no_recipe_code")
             (exp / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)))
             torch.save(load_file(str(bundle / node.get("checkpoint", "model.safetensors"))), exp / "model.pth")
-            speech2text = Speech2Text(exp, checkpoint=str(exp / "model.pth"), device=device,
-                                      decode=decode if decode is not None else node.get("decode", "ctc_greedy"),
-                                      dtype=dtype, int8_ranges=int8_ranges)
+            with _no_bytecode_written():  # the bundle's src/ stays as meta.yaml lists it
+                speech2text = Speech2Text(exp, checkpoint=str(exp / "model.pth"), device=device,
+                                          decode=decode if decode is not None else node.get("decode", "ctc_greedy"),
+                                          dtype=dtype, int8_ranges=int8_ranges)
         rate = int((cfg.get("frontend") or {}).get("sample_rate", 16000))
         return cls(speech2text, bundle, meta, rate, int(batch_size or settings.get("batch_size") or 16))
 

@@ -12,7 +12,6 @@ from vocalis.stages.markers import file_fingerprint
 
 SCHEMA_VERSION = 1
 META_FILE = "meta.yaml"
-IGNORED_PARTS = ("__pycache__",)
 
 
 class BundleIntegrityError(RuntimeError):
@@ -20,10 +19,10 @@ class BundleIntegrityError(RuntimeError):
 
 
 def bundle_files(root: str | Path) -> list[str]:
-    """Bundle-relative paths of every file but meta.yaml (and Python caches), sorted."""
+    """Bundle-relative paths of every file but meta.yaml, sorted. Python caches count: a planted
+    ``src/__pycache__/*.pyc`` would run instead of the ``src/*.py`` a user read."""
     root = Path(root)
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and p.name != META_FILE and not any(part in IGNORED_PARTS for part in p.parts))
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != META_FILE)
 
 
 def versions() -> dict[str, str]:
@@ -53,12 +52,17 @@ def verify_bundle(root: str | Path) -> dict:
         raise FileNotFoundError(f"{root} is not a Vocalis bundle: {META_FILE} is missing (make one with the pack "
                                 "stage: python run.py --stages pack)")
     meta = yaml.safe_load(meta_file.read_text())
-    if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(meta, dict) or not isinstance(meta.get("files", {}), dict):
+        raise BundleIntegrityError(f"{meta_file} is not a bundle's meta.yaml (a mapping with a files: mapping); the "
+                                   "bundle was damaged: get a fresh copy or re-pack it")
+    if meta.get("schema_version") != SCHEMA_VERSION:
         raise BundleIntegrityError(f"{meta_file}: unknown schema_version {meta.get('schema_version')!r} "
                                    f"(this Vocalis reads {SCHEMA_VERSION}); re-pack the model with this version")
     listed, present = dict(meta.get("files") or {}), set(bundle_files(root))
     problems = [f"missing {name}" for name in sorted(set(listed) - present)]
-    problems += [f"not listed {name}" for name in sorted(present - set(listed))]
+    problems += [f"not listed {name}" + (" (Python bytecode would run instead of the listed source: delete the "
+                                         "__pycache__ folders)" if name.endswith(".pyc") else "")
+                 for name in sorted(present - set(listed))]
     problems += [f"changed {name}" for name in sorted(set(listed) & present)
                  if file_fingerprint(root / name) != listed[name]]
     if problems:
