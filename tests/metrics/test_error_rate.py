@@ -95,3 +95,16 @@ def test_group_by_without_its_scp_file_says_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"group_by: speaker needs .*speaker.scp: make output_fn return a "
                                                 r"'speaker' field"):
         WER(group_by="speaker")(tmp_path, "t")
+
+
+def test_a_group_without_reference_words_has_no_rate_and_all_empty_references_are_named(tmp_path):
+    write_scp(tmp_path / "t" / "ref.scp", [("a", "one two"), ("b", "")])
+    write_scp(tmp_path / "t" / "hyp.scp", [("a", "one two"), ("b", "uh um")])
+    write_scp(tmp_path / "t" / "spk.scp", [("a", "s1"), ("b", "s2")])
+    result = WER(group_by="spk")(tmp_path, "t")
+    assert result["by_spk"]["s2"] == {"WER": None, "Snt": 1, "Wrd": 0, "n_err": 2}  # not 0.0 with 2 errors
+    assert "| s2 | n/a | 1 | 0 | 2 |" in format_results_table({"WER": {"t": result}})
+    write_scp(tmp_path / "e" / "ref.scp", [("a", "")])
+    write_scp(tmp_path / "e" / "hyp.scp", [("a", "x")])
+    with pytest.raises(ValueError, match=r"e/ref.scp: every reference of e is empty.* test_sets"):
+        WER()(tmp_path, "e")

@@ -32,8 +32,10 @@ def align(ref: Sequence, hyp: Sequence, costs: str = "unit") -> list[AlignedPair
     """Minimum-cost alignment of ``ref`` and ``hyp`` as a list of columns, in order.
 
     Among alignments of equal cost the one with the most correct tokens wins (then
-    substitution before deletion before insertion), so the C/S/D/I counts are those of
-    jiwer for unit costs, not an artefact of the traceback order.
+    substitution before deletion before insertion), so the counts are not an artefact of the
+    traceback order. The total of errors equals jiwer's for unit costs; the S/D/I split may
+    differ where jiwer prefers substitutions (``a b`` -> ``b c``: one deletion and one insertion
+    here, two substitutions there).
     """
     if costs not in COSTS:
         raise ValueError(f"costs must be one of {sorted(COSTS)}, got {costs!r}")

@@ -36,7 +36,8 @@ def format_results_table(results: dict) -> str:
 
 def format_group_table(metric: str, test: str, key: str, groups: dict[str, dict]) -> str:
     """``by_<field>`` results of one test set as a table, worst group first."""
-    rows = [f"| {label} | {v[metric]} | {v['Snt']} | {v['Wrd']} | {v['n_err']} |" for label, v in groups.items()]
+    rows = [f"| {label} | {'n/a' if v[metric] is None else v[metric]} | {v['Snt']} | {v['Wrd']} | {v['n_err']} |"
+            for label, v in groups.items()]
     field = key[len("by_"):]
     return (f"### {metric} by {field} ({test})\n\n| {field} | {metric} | Snt | Wrd | errors |\n|---|---|---|---|---|\n"
             + "\n".join(rows))

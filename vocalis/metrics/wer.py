@@ -60,6 +60,9 @@ class ErrorRate:
                              f"hypothesis (e.g. {missing[:3]}), {len(extra)} without a reference (e.g. {extra[:3]}); "
                              "re-run the infer stage for this test set")
         counts, alignments = score_pairs(((k, refs[k], hyps[k]) for k in refs), self.unit, self.normalizer, self.costs)
+        if counts.wrd == 0:
+            raise ValueError(f"{ref_file}: every reference of {test_name} is empty, so {self.name} has no denominator; "
+                             "check the test set's transcripts, or leave it out of metrics.yaml's test_sets")
         path = folder / f"{self.name.lower()}_alignment.txt"
         write_text_atomically(path, "\n".join(format_alignment(u, ops) for u, ops in alignments))
         result = counts.as_dict(self.name)
@@ -80,10 +83,11 @@ class ErrorRate:
         groups: dict[str, ErrorCounts] = {}
         for utt_id, ops in alignments:
             groups.setdefault(labels[utt_id], ErrorCounts()).add(ops)
-        rows = {label: {self.name: round(c.rate(), 2) if c.wrd else 0.0, "Snt": c.snt, "Wrd": c.wrd, "n_err": c.err}
+        # a group with no reference words has no rate (None, "n/a" in results.md), however many insertions
+        rows = {label: {self.name: round(c.rate(), 2) if c.wrd else None, "Snt": c.snt, "Wrd": c.wrd, "n_err": c.err}
                 for label, c in groups.items()}
         # most errors first (what the total is made of), then the higher rate
-        return dict(sorted(rows.items(), key=lambda kv: (-kv[1]["n_err"], -kv[1][self.name], kv[0])))
+        return dict(sorted(rows.items(), key=lambda kv: (-kv[1]["n_err"], -(kv[1][self.name] or 0.0), kv[0])))
 
 
 class WER(ErrorRate):
