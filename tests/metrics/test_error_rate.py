@@ -108,3 +108,12 @@ def test_a_group_without_reference_words_has_no_rate_and_all_empty_references_ar
     write_scp(tmp_path / "e" / "hyp.scp", [("a", "x")])
     with pytest.raises(ValueError, match=r"e/ref.scp: every reference of e is empty.* test_sets"):
         WER()(tmp_path, "e")
+
+
+@pytest.mark.parametrize("ref, hyp", [("café", "cafe\u0301"), ("don\u2019t", "don't"), ("STRASSE", "straße"),
+                                      ("\u201chi\u201d there", '"hi" there')])
+def test_the_same_words_in_other_unicode_spellings_score_as_correct(ref, hyp):
+    from vocalis.metrics.text_normalization import TextNormalizer
+
+    normalize = TextNormalizer("fold")
+    assert normalize(ref) == normalize(hyp)
