@@ -145,3 +145,16 @@ def test_a_train_split_refuses_dither_it_would_not_apply(tmp_path):
     with pytest.raises(Exception, match=r"frontend.dither: 1.0 would not be applied.*augment.noise"):
         build_loader(ds, SpeechTextPipeline(Fbank(dither=1.0).eval(), None, None), cfg, "train")
     assert build_loader(ds, SpeechTextPipeline(Fbank(dither=1.0).eval(), None, None), cfg, "valid") is not None
+
+
+def test_in_collect_stats_without_any_augmentation_collects_the_clean_statistics(trained_digits, tmp_path):
+    """``augment: {in_collect_stats: true}`` alone asks for no augmentation: the stage runs as without it."""
+    from vocalis.stages.runner import run_stages
+
+    stats = {}
+    for name, extra in (("plain", []), ("flag_only", ["augment={in_collect_stats: true}"])):
+        overrides = trained_digits.overrides + [f"stats_dir={tmp_path}/{name}"] + extra
+        run_stages(trained_digits.path, ["collect_stats"], {"training": trained_digits.path / "conf/training.yaml"},
+                   overrides)
+        stats[name] = dict(np.load(tmp_path / name / "train" / "feats_stats.npz"))
+    assert all(np.array_equal(stats["plain"][k], stats["flag_only"][k]) for k in stats["plain"])

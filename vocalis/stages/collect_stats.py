@@ -145,7 +145,8 @@ def run(ctx: RunContext) -> None:
     organizer = DataOrganizer(cfg.dataset, ctx.recipe_dir)
     clean = SpeechTextPipeline(build_frontend(cfg), None, tokenizer)
     workers = int(cfg.collect_stats.num_workers)
-    waves = build_augmentation_of(cfg).waveform_only() if augmented else None
+    augmentation = build_augmentation_of(cfg) if augmented else None  # None: the block asks for nothing
+    waves = augmentation.waveform_only() if augmentation is not None else None
     for split in ("train", "valid"):
         stats = clean.with_augmentation(waves) if waves is not None and split == "train" else None
         n = collect_split(organizer.split(split), clean, stats_dir / split, workers, with_stats=split == "train",
