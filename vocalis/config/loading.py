@@ -113,18 +113,24 @@ def _anchor_folders(cfg: DictConfig) -> None:
 
 def _merge_overrides(cfg: DictConfig, overrides: list[str], config_file: Path) -> DictConfig:
     """``cfg`` with the command-line ``overrides``; one that reaches into a list is refused by name."""
-    for item in overrides:
-        try:
-            merge_over(cfg, parse_overrides([item]))
-        except Exception as err:  # e.g. dataset.test.1.name=x: OmegaConf cannot merge a dict into a list
-            if "ListConfig" not in str(err):
-                raise
-            key = item.split("=", 1)[0]
-            raise ValueError(f"override {item!r} for {config_file}: {key} goes through a list, and lists are "
-                             "replaced whole on the command line, e.g. "
-                             "inference.dataset.test=[{name: t, data_src_args: {manifest_dir: ..., split: t}}] "
-                             f"({type(err).__name__}: {str(err).splitlines()[0]})") from err
-    return merge_over(cfg, parse_overrides(overrides))
+    try:
+        return merge_over(cfg, parse_overrides(overrides))
+    except Exception as err:  # e.g. dataset.test.1.name=x: OmegaConf cannot merge a dict into a list
+        if "ListConfig" not in str(err):
+            raise
+        item = next((o for o in overrides if _fails_to_merge(cfg, o)), overrides[0])
+        raise ValueError(f"override {item!r} for {config_file}: {item.split('=', 1)[0]} goes through a list, and "
+                         "lists are replaced whole on the command line, e.g. "
+                         "inference.dataset.test=[{name: t, data_src_args: {manifest_dir: ..., split: t}}] "
+                         f"({type(err).__name__}: {str(err).splitlines()[0]})") from err
+
+
+def _fails_to_merge(cfg: DictConfig, override: str) -> bool:
+    try:
+        merge_over(cfg, parse_overrides([override]))
+    except Exception:
+        return True
+    return False
 
 
 def load_config(

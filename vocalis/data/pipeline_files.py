@@ -42,8 +42,9 @@ def check_pipeline_files(cfg: Any, recorded: dict[str, str] | None, exp_dir: str
     these were recorded) passes. ``action`` says what was about to happen, for the message."""
     if not recorded:
         return
-    current, files = pipeline_digests(cfg), pipeline_files(cfg)
-    changed = [role for role, digest in recorded.items() if current.get(role) != digest]
+    files = pipeline_files(cfg)
+    changed = [role for role, digest in recorded.items()
+               if role not in files or file_fingerprint(files[role]) != digest]
     if changed:
         where = "; ".join(f"the {role} {files.get(role, '(missing)')}" for role in changed)
         raise PipelineFilesChangedError(

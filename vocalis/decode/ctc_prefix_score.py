@@ -48,7 +48,6 @@ class CTCPrefixScorer:
         x = log_probs.float().masked_fill(pad[..., None], NEG_INF)
         x[..., blank_id] = x[..., blank_id].masked_fill(pad, 0.0)
         self.x = x.transpose(0, 1).reshape(t, b * v)  # (T, B * V): column u * V + c
-        self.vocab = v
         self.row_offset = torch.arange(b, device=x.device).repeat_interleave(group) * v  # (N,)
         self.pad = pad.T.repeat_interleave(group, 1).contiguous()  # (T, N)
         self.blank_id, self.eos_id, self.frames = blank_id, eos_id, t

@@ -86,8 +86,7 @@ def utterance_ids(dataset: Any, idx_key: str = "utt_id") -> list[str]:
     """Ids of a test set in order: each item's ``idx_key`` field, else its ``utt_id``.
 
     Read from manifest rows without loading audio when the dataset has them."""
-    parts, transforms = getattr(dataset, "parts", None), getattr(dataset, "transforms", None)
-    if parts and idx_key == "utt_id" and all(t is None for t in transforms or [None]) and \
-            all(isinstance(getattr(p, "rows", None), list) for p in parts):
-        return [str(row["utt_id"]) for p in parts for row in p.rows]
+    rows, transforms = manifest_rows(dataset), getattr(dataset, "transforms", None) or [None]
+    if rows is not None and idx_key == "utt_id" and all(t is None for t in transforms):
+        return [str(row["utt_id"]) for part in rows for row in part]
     return [str(item.get(idx_key, item.get("utt_id"))) for item in (dataset[i] for i in range(len(dataset)))]

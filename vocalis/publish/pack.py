@@ -79,19 +79,9 @@ def user_code_targets(node: Any) -> list[str]:
     return found
 
 
-def _relativize(node: Any, recipe_dir: str) -> Any:
-    """Absolute paths inside the recipe folder become paths relative to it (``./...``)."""
-    if isinstance(node, dict):
-        return {k: _relativize(v, recipe_dir) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_relativize(v, recipe_dir) for v in node]
-    if isinstance(node, str) and node.startswith(recipe_dir + os.sep):
-        return "./" + os.path.relpath(node, recipe_dir)
-    return node
-
-
 def _rebase(node: Any, moved: dict[str, str]) -> Any:
-    """Paths under a folder of ``moved`` (old folder -> interpolation of its bundle copy) follow the copy."""
+    """Absolute paths under a folder of ``moved`` (old folder -> its name in the bundle: an interpolation
+    of a copy, or ``.`` for the recipe) become paths under that name; the first folder that matches wins."""
     if isinstance(node, dict):
         return {k: _rebase(v, moved) for k, v in node.items()}
     if isinstance(node, list):
@@ -114,11 +104,13 @@ def bundle_config(exp_config: dict) -> dict:
     moved = {str(cfg["stats_dir"]): "${stats_dir}"} if isinstance(cfg.get("stats_dir"), str) else {}
     if isinstance(cfg.get("tokenizer"), dict) and isinstance(cfg["tokenizer"].get("save_path"), str):
         moved[cfg["tokenizer"]["save_path"]] = "${tokenizer.save_path}"
+    if recipe_dir:  # other files of the recipe stay recipe-relative (./...)
+        moved[recipe_dir] = "."
     cfg = _rebase(cfg, {old: new for old, new in moved.items() if os.path.isabs(old)})
     cfg.update(recipe_dir=".", data_dir=".", exp_dir=".", stats_dir="stats")
     if isinstance(cfg.get("tokenizer"), dict):
         cfg["tokenizer"] = {**cfg["tokenizer"], "save_path": "tokenizer"}
-    return _relativize(cfg, recipe_dir) if recipe_dir else cfg
+    return cfg
 
 
 def _copy_src(recipe_dir: Path, dest: Path) -> None:

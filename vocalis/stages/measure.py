@@ -33,13 +33,18 @@ def test_names(ctx: RunContext, inference_dir: Path) -> list[str]:
 PROVENANCE_FILE = ".metrics_provenance.json"
 
 
-def score_fingerprint(metric_node: dict, test_dir: Path) -> str:
-    """What decides a metric's score of a test set: its settings and the bytes of the folder's scp files."""
-    return fingerprint(metric_node, {p.name: file_fingerprint(p) for p in sorted(test_dir.glob("*.scp"))})
+def score_fingerprint(metric_node: dict, test_dir: Path, scp_digests: dict[Path, dict[str, str]]) -> str:
+    """What decides a metric's score of a test set: its settings and the bytes of the folder's scp files.
+
+    ``scp_digests`` caches each folder's file digests for one measure run, which fingerprints every
+    folder once per metric."""
+    if test_dir not in scp_digests:
+        scp_digests[test_dir] = {p.name: file_fingerprint(p) for p in sorted(test_dir.glob("*.scp"))}
+    return fingerprint(metric_node, scp_digests[test_dir])
 
 
 def keep_earlier_scores(results: dict[str, dict], provenance: dict[str, dict], inference_dir: Path,
-                        names: list[str], nodes: dict[str, dict]) -> list[str]:
+                        names: list[str], nodes: dict[str, dict], scp_digests: dict[Path, dict[str, str]]) -> list[str]:
     """Add to ``results`` the scores ``metrics.json`` holds for test sets not measured now.
 
     Measuring one more test set (an ``inference.dataset.test=[...]`` override) must not drop
@@ -62,7 +67,7 @@ def keep_earlier_scores(results: dict[str, dict], provenance: dict[str, dict], i
             test_dir = inference_dir / name
             if name in names or not test_dir.is_dir():
                 continue
-            fp = score_fingerprint(nodes[metric], test_dir)
+            fp = score_fingerprint(nodes[metric], test_dir, scp_digests)
             if measured_with.get(metric, {}).get(name) != fp:
                 log.warning("dropped the earlier %s score of %s: it was measured with other metric settings or "
                             "other scp files; measure %s again to score it", metric, name, name)
@@ -85,6 +90,7 @@ def run(ctx: RunContext) -> dict:
     results: dict[str, dict] = {}
     nodes: dict[str, dict] = {}
     provenance: dict[str, dict] = {}
+    scp_digests: dict[Path, dict[str, str]] = {}
     for i, node in enumerate(cfg.metrics):
         metric = instantiate(node, f"metrics[{i}]")
         metric_name = getattr(metric, "name", None) or type(metric).__name__
@@ -93,7 +99,8 @@ def run(ctx: RunContext) -> dict:
                              f"its scores and alignment file; give it its own name (e.g. name: {metric_name}_2)")
         nodes[metric_name] = to_plain(node)
         results[metric_name] = {name: metric(inference_dir, name) for name in names}
-        provenance[metric_name] = {name: score_fingerprint(nodes[metric_name], inference_dir / name) for name in names}
+        provenance[metric_name] = {name: score_fingerprint(nodes[metric_name], inference_dir / name, scp_digests)
+                                   for name in names}
     throughput = {}
     for name in names:
         stats_file = inference_dir / name / "infer_stats.json"
@@ -101,7 +108,7 @@ def run(ctx: RunContext) -> dict:
             throughput[name] = json.loads(stats_file.read_text())
     if throughput:
         results["throughput"] = throughput
-    kept = keep_earlier_scores(results, provenance, inference_dir, names, nodes)
+    kept = keep_earlier_scores(results, provenance, inference_dir, names, nodes, scp_digests)
     if kept:
         log.info("kept the earlier scores of %s (not measured in this run)", ", ".join(kept))
     write_metrics_json(inference_dir / "metrics.json", results)
