@@ -1,11 +1,14 @@
 """A task-bridge model (conformer + decoder, beam search) packs, moves and decodes like its experiment."""
 
+import json
 import shutil
 
 import pytest
+import torch
 
 from vocalis.data.manifest import ManifestDataset
 from vocalis.infer.scp import read_scp
+from vocalis.infer.speech2text import Speech2Text
 from vocalis.publish import InferenceModel
 from vocalis.stages.runner import run_stages
 
@@ -47,10 +50,17 @@ def test_an_attention_only_model_trains_packs_and_decodes_in_int8_without_a_ctc_
     stages = ["train_tokenizer", "collect_stats", "train", "infer", "pack"]
     bundle = run_stages(recipe, stages, files, tiny_corpus + tiny_conformer + overrides)["pack"]
     hyp = read_scp(recipe / "exp/attention_only/inference_conformer/test/hyp.scp")
-    assert len(hyp) == len(ManifestDataset(recipe / "data/manifest", "test"))
-    model = InferenceModel.from_packed(bundle, dtype="int8")
-    assert model.speech2text.model.ctc_head is None and (bundle / "int8_ranges.json").is_file()
-    speech = ManifestDataset(recipe / "data/manifest", "test")[0]["speech"]
-    assert isinstance(model(speech, 16000)["text"], str)
+    test = ManifestDataset(recipe / "data/manifest", "test")
+    speeches = [test[i]["speech"] for i in range(len(test))]
+    model = InferenceModel.from_packed(bundle)
+    assert model.speech2text.model.ctc_head is None
+    assert [out["text"] for out in model(speeches, 16000)] == list(hyp.values())  # as the infer stage decoded
+    int8 = InferenceModel.from_packed(bundle, dtype="int8")
+    ranges = json.loads((bundle / "int8_ranges.json").read_text())
+    assert ranges  # the conv front's ranges, recorded through the encoder (there is no CTC head to run)
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in int8.speech2text.model.modules())
+    experiment = Speech2Text(recipe / "exp/attention_only", decode={"method": "beam", "beam_size": 3, "ctc_weight": 0},
+                             dtype="int8", int8_ranges=ranges)
+    assert [out["text"] for out in int8(speeches, 16000)] == [out["text"] for out in experiment(speeches)]
     with pytest.raises(ValueError, match="attention-only"):
         InferenceModel.from_packed(bundle, decode="ctc_greedy")
